@@ -1,0 +1,3 @@
+from ltlib.cli import main
+
+raise SystemExit(main())

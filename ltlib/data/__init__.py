@@ -1,0 +1,72 @@
+"""Long-tailed datasets: CIFAR-10/100-LT and list-file datasets (ImageNet-LT style)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ltlib.data.cifar import (DATASETS, NUM_CLASSES, DataError, check_dataset, load_cifar)
+from ltlib.data.longtail import (ClassSplits, class_splits, long_tailed_counts, long_tailed_indices)
+from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
+
+#: images per class in the balanced training sets
+N_MAX = {"cifar10": 5000, "cifar100": 500}
+
+__all__ = ["DATASETS", "NUM_CLASSES", "SAMPLERS", "DataError", "LongTailedData", "Sampler",
+           "class_probabilities", "class_splits", "load_long_tailed_cifar", "long_tailed_counts",
+           "long_tailed_indices", "ClassSplits"]
+
+
+@dataclass
+class LongTailedData:
+    """A long-tailed training set and its balanced test set, as uint8 tensors ``(N, 3, 32, 32)``."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    class_counts: tuple[int, ...]
+    class_names: tuple[str, ...]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_counts)
+
+    def splits(self, rule: str = "counts") -> ClassSplits:
+        return class_splits(self.class_counts, rule)
+
+    def to(self, device) -> "LongTailedData":
+        move = {k: getattr(self, k).to(device) for k in ("train_images", "train_labels", "test_images", "test_labels")}
+        return LongTailedData(**move, class_counts=self.class_counts, class_names=self.class_names, source=self.source)
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalance_type: str = "exp",
+                           root=None, test_per_class: int | None = None) -> LongTailedData:
+    """CIFAR-``dataset``-LT: the peers' long-tailed training subset and the balanced test set.
+
+    ``test_per_class`` keeps only the first k test images of each class (quick profile); None
+    keeps the full official test set.
+    """
+    check_dataset(dataset)
+    train = load_cifar(dataset, "train", root)
+    test = load_cifar(dataset, "test", root)
+    counts = long_tailed_counts(N_MAX[dataset], NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
+    keep = long_tailed_indices(train.labels, counts)
+    test_keep = np.arange(len(test.labels))
+    if test_per_class is not None:
+        test_keep = np.concatenate([np.where(test.labels == c)[0][:test_per_class] for c in range(len(counts))])
+    return LongTailedData(
+        train_images=_to_tensor(train.images[keep]),
+        train_labels=torch.from_numpy(train.labels[keep]),
+        test_images=_to_tensor(test.images[test_keep]),
+        test_labels=torch.from_numpy(test.labels[test_keep]),
+        class_counts=tuple(counts),
+        class_names=train.class_names,
+        source=train.source,
+    )

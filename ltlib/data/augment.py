@@ -1,0 +1,67 @@
+"""Batched tensor augmentation: CIFAR crop + flip, normalisation and mixup, on any device.
+
+``random_crop_flip`` reproduces torchvision's ``RandomCrop(32, padding=4)`` (zero fill) followed
+by ``RandomHorizontalFlip()`` for a whole uint8 batch at once: each image gets its own offsets
+``dy, dx`` uniform in ``0..2*padding`` and its own coin for the flip.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+#: the normalisation every CIFAR-LT peer uses (LDAM-DRW and descendants)
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+
+
+def crop_flip_with(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
+                   padding: int = 4) -> torch.Tensor:
+    """Crop and flip ``images`` ``(B, C, H, W)`` with given ``offsets`` ``(B, 2)`` = (dy, dx) into the
+    zero-padded image and boolean ``flips`` ``(B,)``; returns ``(B, C, H, W)``, same dtype."""
+    batch, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+    rows = offsets[:, 0, None] + torch.arange(height, device=images.device)  # (B, H)
+    cols = offsets[:, 1, None] + torch.arange(width, device=images.device)  # (B, W)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)  # flipping the crop = reading columns backwards
+    batch_index = torch.arange(batch, device=images.device)[:, None, None]
+    cropped = padded[batch_index, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return cropped.permute(0, 3, 1, 2)
+
+
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)``."""
+    batch = images.shape[0]
+    offsets = torch.randint(0, 2 * padding + 1, (batch, 2), generator=generator, device=generator.device)
+    flips = torch.rand(batch, generator=generator, device=generator.device) < 0.5
+    return crop_flip_with(images, offsets.to(images.device), flips.to(images.device), padding)
+
+
+def normalize(images: torch.Tensor, mean=CIFAR_MEAN, std=CIFAR_STD) -> torch.Tensor:
+    """uint8 ``(B, C, H, W)`` -> float ``(B, C, H, W)``: ``(x / 255 - mean) / std`` per channel."""
+    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean_t) / std_t
+
+
+class Mixup:
+    """Mixup (Zhang et al. 2018) as the peers apply it: one ``lam ~ Beta(alpha, alpha)`` per batch,
+    images mixed with a random permutation of the batch; the loss is
+    ``lam * L(y) + (1 - lam) * L(y[perm])``. ``alpha = 0`` disables it (``lam = 1``)."""
+
+    def __init__(self, alpha: float, seed: int):
+        if alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0, got {alpha}")
+        self.alpha = alpha
+        self.rng = random.Random(seed)  # host-side scalar draws need no device sync
+
+    def draw(self) -> float:
+        return self.rng.betavariate(self.alpha, self.alpha) if self.alpha > 0 else 1.0
+
+    def __call__(self, inputs: torch.Tensor, generator: torch.Generator):
+        """Returns ``(mixed inputs, permutation, lam)``."""
+        lam = self.draw()
+        perm = torch.randperm(inputs.shape[0], generator=generator, device=generator.device).to(inputs.device)
+        if lam == 1.0:
+            return inputs, perm, lam
+        return lam * inputs + (1.0 - lam) * inputs[perm], perm, lam

@@ -1,0 +1,112 @@
+"""Long-tailed subsets of a balanced dataset and the many/medium/few class splits.
+
+The construction is the one every peer uses (LDAM-DRW, MiSLAS, H2T, CMO):
+
+* ``exp``:  ``n_i = int(n_max * (1 / IF) ** (i / (C - 1)))`` for classes in label order;
+* ``step``: the first ``C // 2`` classes keep ``n_max``, the rest get ``int(n_max / IF)``;
+* selection: ``np.random.seed(0)`` once, then for each class ``c`` in order:
+  ``idx = np.where(y == c)[0]; np.random.shuffle(idx); keep idx[:n_c]``.
+
+Only the within-class order of the source matters for which images are kept, so the
+class-major npz copy and the official interleaved pickles select the same images.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+IMBALANCE_TYPES = ("exp", "step")
+SPLIT_RULES = ("counts", "ranges")
+#: H2T's index ranges for CIFAR-100 (many [0, 36), medium [36, 71), few [71, 100)).
+H2T_CIFAR100_RANGES = ((0, 36), (36, 71), (71, 100))
+
+
+def check_imbalance_factor(value) -> float:
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"imbalance_factor must be a number >= 1, got {value!r}") from None
+    if not math.isfinite(factor) or factor < 1:
+        raise ValueError(f"imbalance_factor must be a finite number >= 1, got {value!r}")
+    return factor
+
+
+def long_tailed_counts(n_max: int, num_classes: int, imbalance_factor: float,
+                       imbalance_type: str = "exp") -> list[int]:
+    """Images per class, class 0 the largest (``n_0 = n_max``, ``n_{C-1} ~ n_max / IF``)."""
+    factor = check_imbalance_factor(imbalance_factor)
+    if imbalance_type not in IMBALANCE_TYPES:
+        raise ValueError(f"unknown imbalance_type {imbalance_type!r}; allowed: {', '.join(IMBALANCE_TYPES)}")
+    if num_classes < 1 or n_max < 1:
+        raise ValueError(f"need num_classes >= 1 and n_max >= 1, got {num_classes}, {n_max}")
+    if imbalance_type == "step":
+        half = num_classes // 2
+        return [n_max] * half + [int(n_max / factor)] * (num_classes - half)
+    if num_classes == 1:
+        return [n_max]
+    return [int(n_max * (1.0 / factor) ** (i / (num_classes - 1))) for i in range(num_classes)]
+
+
+def long_tailed_indices(labels: np.ndarray, counts: list[int], seed: int = 0) -> np.ndarray:
+    """Indices into ``labels`` of the long-tailed subset, class by class (peers' order)."""
+    rng_state = np.random.get_state()
+    np.random.seed(seed)  # the peers seed numpy's global RNG; restore it afterwards
+    try:
+        kept = []
+        for cls, count in enumerate(counts):
+            idx = np.where(labels == cls)[0]
+            if len(idx) < count:
+                raise ValueError(f"class {cls} has {len(idx)} images, the long tail asks for {count}")
+            np.random.shuffle(idx)
+            kept.append(idx[:count])
+        return np.concatenate(kept)
+    finally:
+        np.random.set_state(rng_state)
+
+
+@dataclass(frozen=True)
+class ClassSplits:
+    """Which classes are many / medium / few, and the rule that decided it."""
+
+    rule: str  # e.g. "counts: many >100, medium 20-100, few <20 train images"
+    many: tuple[int, ...]
+    medium: tuple[int, ...]
+    few: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, tuple[int, ...]]:
+        return {"many": self.many, "medium": self.medium, "few": self.few}
+
+
+def splits_by_counts(class_counts, many_above: int = 100, few_below: int = 20) -> ClassSplits:
+    """The standard rule: many ``> 100``, medium ``20..100``, few ``< 20`` training images."""
+    counts = np.asarray(class_counts)
+    classes = np.arange(len(counts))
+    return ClassSplits(
+        rule=f"counts: many >{many_above}, medium {few_below}-{many_above}, few <{few_below} train images",
+        many=tuple(classes[counts > many_above].tolist()),
+        medium=tuple(classes[(counts >= few_below) & (counts <= many_above)].tolist()),
+        few=tuple(classes[counts < few_below].tolist()),
+    )
+
+
+def splits_by_ranges(ranges=H2T_CIFAR100_RANGES) -> ClassSplits:
+    """Explicit index ranges ``((a0, b0), (a1, b1), (a2, b2))`` for many/medium/few (H2T's rule)."""
+    if len(ranges) != 3:
+        raise ValueError(f"ranges must hold three (start, stop) pairs, got {ranges!r}")
+    many, medium, few = (tuple(range(a, b)) for a, b in ranges)
+    text = ", ".join(f"{n} [{a},{b})" for n, (a, b) in zip(("many", "medium", "few"), ranges))
+    return ClassSplits(rule=f"ranges: {text}", many=many, medium=medium, few=few)
+
+
+def class_splits(class_counts, rule: str = "counts") -> ClassSplits:
+    """Splits by ``rule``: ``counts`` (default) or ``ranges`` (H2T's, scaled to C classes)."""
+    if rule == "counts":
+        return splits_by_counts(class_counts)
+    if rule == "ranges":
+        num_classes = len(class_counts)
+        # H2T's cut points 36/71 of 100 classes, scaled to C classes.
+        first, second = round(0.36 * num_classes), round(0.71 * num_classes)
+        return splits_by_ranges(((0, first), (first, second), (second, num_classes)))
+    raise ValueError(f"unknown split rule {rule!r}; allowed: {', '.join(SPLIT_RULES)}")

@@ -1,0 +1,106 @@
+"""Evaluation: accuracy (overall, per class, many/medium/few), confusion, margins, features.
+
+Every split accuracy carries the rule that defined its classes (``splits["rule"]``).
+
+**Per-class average margin** (SMART Fig. 4b): for a test sample with feature ``f`` and true
+class ``y``, let ``j`` be the strongest other class (``argmax_{j != y} z_j``). Its margin is the
+signed Euclidean distance of ``f`` to the decision boundary between ``y`` and ``j``,
+``(z_y - z_j) / ||w_y - w_j||`` (positive when correctly separated from ``j``). For a cosine
+classifier the same is computed on the normalised feature and normalised weights. A class's
+average margin is the mean over its test samples.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ltlib.data.augment import normalize
+from ltlib.data.longtail import ClassSplits
+from ltlib.models.seams import NormedLinear, SeamNet
+
+
+@torch.no_grad()
+def predict(model: SeamNet, images: torch.Tensor, batch_size: int = 1000, device=None):
+    """Logits ``(N, C)`` and pooled features ``(N, D)`` (float32, on CPU) for uint8 ``images``."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, features = [], []
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            batch = normalize(images[start:start + batch_size].to(device))
+            feats = model.features(batch)
+            features.append(feats.float().cpu())
+            logits.append(model.classifier(feats).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(logits), torch.cat(features)
+
+
+def per_class_accuracy(predictions, labels, num_classes: int) -> np.ndarray:
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    correct = np.bincount(labels, weights=(predictions == labels), minlength=num_classes)
+    totals = np.bincount(labels, minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, correct / np.maximum(totals, 1), np.nan)
+
+
+def split_accuracy(per_class: np.ndarray, splits: ClassSplits) -> dict:
+    """Mean per-class accuracy (%) over each split's classes; ``None`` for an empty split."""
+    result = {"rule": splits.rule}
+    for name, classes in splits.as_dict().items():
+        values = per_class[list(classes)] if classes else np.array([])
+        result[name] = float(100 * np.nanmean(values)) if len(values) else None
+        result[f"{name}_classes"] = len(classes)
+    return result
+
+
+def confusion_matrix(predictions, labels, num_classes: int) -> np.ndarray:
+    """``M[i, j]`` = number of test samples of class ``i`` predicted as ``j``."""
+    flat = np.asarray(labels) * num_classes + np.asarray(predictions)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def sample_margins(features: torch.Tensor, labels: torch.Tensor, classifier) -> torch.Tensor:
+    """Signed distance ``(N,)`` of each feature to the boundary with its strongest rival class."""
+    if isinstance(classifier, NormedLinear):
+        features, weight, bias = F.normalize(features, dim=1), F.normalize(classifier.weight, dim=1), None
+    else:
+        weight, bias = classifier.weight, classifier.bias
+    weight = weight.detach().float().cpu()
+    logits = features @ weight.t() + (0 if bias is None else bias.detach().float().cpu())
+    target = logits.gather(1, labels[:, None]).squeeze(1)
+    rivals = logits.scatter(1, labels[:, None], -math.inf)
+    strongest = rivals.argmax(1)
+    gap = target - rivals.gather(1, strongest[:, None]).squeeze(1)
+    return gap / (weight[labels] - weight[strongest]).norm(dim=1).clamp(min=1e-12)
+
+
+def per_class_margins(features, labels, classifier, num_classes: int) -> np.ndarray:
+    margins = sample_margins(features, labels, classifier).numpy()
+    sums = np.bincount(labels.numpy(), weights=margins, minlength=num_classes)
+    totals = np.bincount(labels.numpy(), minlength=num_classes)
+    return np.where(totals > 0, sums / np.maximum(totals, 1), np.nan)
+
+
+def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(100 * (logits.argmax(1) == labels).float().mean())
+
+
+def evaluate(model: SeamNet, images: torch.Tensor, labels: torch.Tensor, splits: ClassSplits,
+             full: bool = True) -> dict:
+    """Metrics of ``model`` on uint8 ``images``; ``full`` adds confusion and margins."""
+    logits, features = predict(model, images)
+    labels = labels.cpu()
+    predictions = logits.argmax(1)
+    num_classes = logits.shape[1]
+    per_class = per_class_accuracy(predictions.numpy(), labels.numpy(), num_classes)
+    metrics = {"top1": top1(logits, labels), "splits": split_accuracy(per_class, splits)}
+    if full:
+        metrics["per_class_accuracy"] = [float(100 * a) for a in per_class]
+        metrics["confusion"] = confusion_matrix(predictions.numpy(), labels.numpy(), num_classes).tolist()
+        metrics["per_class_margin"] = per_class_margins(features, labels, model.classifier, num_classes).tolist()
+    return metrics

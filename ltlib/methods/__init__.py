@@ -1,0 +1,1 @@
+"""Losses and long-tailed methods, each acting at a named seam of the training step."""

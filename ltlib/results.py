@@ -1,0 +1,129 @@
+"""Results cached by configuration: ask for a run by config, get the stored one when it exists.
+
+Layout: ``<cache root>/runs/v<ltlib version>/<config hash>/`` holding ``config.json``,
+``metrics.json`` and ``model.pt``. The cache root is ``$LTLIB_CACHE`` or ``~/.cache/ltlib``.
+Every file is written to a temporary name and renamed, so a reader never sees half a file; an
+entry whose stored config or version does not match what was asked is rejected and recomputed.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ltlib import __version__
+from ltlib.config import RunConfig
+from ltlib.data import LongTailedData, load_long_tailed_cifar
+from ltlib.models import SeamNet, build_model
+
+
+def cache_root() -> Path:
+    cache = os.environ.get("LTLIB_CACHE")
+    return Path(cache).expanduser() if cache else Path.home() / ".cache" / "ltlib"
+
+
+def run_folder(config: RunConfig, root: Path | None = None) -> Path:
+    return (root or cache_root()) / "runs" / f"v{__version__}" / config.hash()
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value) -> None:
+    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+@functools.lru_cache(maxsize=4)
+def load_data(dataset: str, imbalance_factor: float, imbalance_type: str, test_per_class: int,
+              root: str | None = None) -> LongTailedData:
+    """The long-tailed data of a config, memoised in-process (decoding CIFAR takes seconds)."""
+    return load_long_tailed_cifar(dataset, imbalance_factor, imbalance_type, root=root,
+                                  test_per_class=test_per_class or None)
+
+
+def data_for(config: RunConfig, root: str | None = None) -> LongTailedData:
+    return load_data(config.dataset, float(config.imbalance_factor), config.imbalance_type,
+                     config.test_per_class, root)
+
+
+@dataclass
+class Result:
+    """A finished run: its config, metrics (see :func:`ltlib.train.final_metrics`) and folder."""
+
+    config: RunConfig
+    metrics: dict
+    folder: Path
+
+    def load_model(self, device="cpu") -> SeamNet:
+        model = build_model(self.config.model, len(self.metrics["class_counts"]),
+                            normed_classifier=self.config.loss == "ldam")
+        model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
+        return model.to(device).eval()
+
+    def summary(self) -> dict:
+        """Top-1 (final and best epoch) and many/medium/few of the final epoch, in %."""
+        splits = self.metrics["final"]["splits"]
+        return {"final top1": self.metrics["final_top1"], "best top1": self.metrics["best_top1"],
+                "many": splits["many"], "medium": splits["medium"], "few": splits["few"]}
+
+
+def load_result(config: RunConfig, root: Path | None = None) -> Result | None:
+    """The cached result of ``config``, or ``None`` when absent or not a valid entry for it."""
+    folder = run_folder(config, root)
+    try:
+        stored = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if stored.get("ltlib_version") != __version__ or stored.get("config") != _comparable(config):
+        return None
+    if not (folder / "model.pt").is_file():
+        return None
+    return Result(config, metrics, folder)
+
+
+def _comparable(config: RunConfig) -> dict:
+    values = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
+    values.pop("device")
+    return values
+
+
+def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
+    folder = run_folder(config, root)
+    buffer = __import__("io").BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    atomic_write_bytes(folder / "model.pt", buffer.getvalue())
+    atomic_write_json(folder / "metrics.json", metrics)
+    # config.json last: its presence marks a complete entry
+    atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
+                                               "config": _comparable(config), "device": config.device})
+    return Result(config, metrics, folder)
+
+
+def get_or_train(config: RunConfig, data_root: str | None = None, progress: bool = True,
+                 cache: Path | None = None) -> Result:
+    """The result of ``config``: from the cache when present, otherwise trained and cached."""
+    from ltlib.train import train_stage_one
+
+    found = load_result(config, cache)
+    if found is not None:
+        return found
+    output = train_stage_one(config, data_for(config, data_root), progress=progress)
+    output.metrics["device"] = str(next(output.model.parameters()).device)
+    return save_result(config, output.model, output.metrics, cache)

@@ -1,0 +1,179 @@
+"""The one training loop of ltlib, used by every stage and method.
+
+:func:`fit` runs SGD over epochs for any *objective*: an object whose ``start_epoch(epoch)``
+draws the epoch's index batches and returns how many steps it has, and whose
+``loss(step, epoch)`` returns the scalar loss of one step. Methods differ only in their
+objective (what they sample and how they transform features or weight samples), never in the
+loop. :func:`train_stage_one` builds the standard objective from a :class:`RunConfig`.
+
+Learning rate per epoch (0-based ``e``): linear warm-up ``lr * (e + 1) / warmup`` for
+``e < warmup``; then ``multistep`` (``lr * gamma^{#milestones <= e}``) or ``cosine``
+(``lr / 2 * (1 + cos(pi * (e - warmup) / (epochs - warmup)))``).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ltlib.config import RunConfig
+from ltlib.data import LongTailedData, Sampler
+from ltlib.data.augment import Mixup, normalize, random_crop_flip
+from ltlib.evaluate import evaluate, predict, top1
+from ltlib.methods.losses import LongTailLoss, reduce_loss
+from ltlib.models import SeamNet, build_model
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' is not allowed here: no CUDA device is available; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def learning_rate(epoch: int, lr: float, epochs: int, warmup: int, schedule: str,
+                  milestones=(), gamma: float = 0.1) -> float:
+    if epoch < warmup:
+        return lr * (epoch + 1) / warmup
+    if schedule == "cosine":
+        return 0.5 * lr * (1 + math.cos(math.pi * (epoch - warmup) / max(1, epochs - warmup)))
+    return lr * gamma ** sum(epoch >= m for m in milestones)
+
+
+@dataclass
+class History:
+    """Per-epoch records of one fit: mean training loss, learning rate, test top-1, seconds."""
+
+    loss: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    test_top1: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    def best(self) -> tuple[float, int]:
+        """(best test top-1, its 0-based epoch)."""
+        epoch = max(range(len(self.test_top1)), key=self.test_top1.__getitem__)
+        return self.test_top1[epoch], epoch
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/inf loss; the message names where."""
+
+
+def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: float, weight_decay: float,
+        evaluate_epoch, description: str = "train", progress: bool = True) -> History:
+    """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1."""
+    optimizer = torch.optim.SGD(parameters, lr=lr_at(0), momentum=momentum, weight_decay=weight_decay)
+    history = History()
+    bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
+    for epoch in bar:
+        started = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch)
+        steps = objective.start_epoch(epoch)
+        total = torch.zeros((), device=next(model.parameters()).device)
+        for step in range(steps):
+            loss = objective.loss(step, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        mean_loss = float(total) / max(1, steps)  # one host sync per epoch
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLossError(f"{description}: non-finite mean loss {mean_loss} in epoch {epoch} "
+                                     f"(lr {lr_at(epoch)}); last finite epoch losses: {history.loss[-3:]}")
+        history.loss.append(mean_loss)
+        history.lr.append(lr_at(epoch))
+        history.test_top1.append(evaluate_epoch())
+        history.seconds.append(time.perf_counter() - started)
+        bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}")
+    return history
+
+
+class SupervisedObjective:
+    """Stage I without a method: sampler -> crop/flip -> mixup -> model -> long-tailed loss."""
+
+    def __init__(self, config: RunConfig, data: LongTailedData, model: SeamNet, generator: torch.Generator):
+        self.config, self.data, self.model, self.generator = config, data, model, generator
+        self.sampler = Sampler(config.sampler, data.train_labels, data.num_classes)
+        self.loss_fn = LongTailLoss(config.loss, data.class_counts, config.drw_epoch)
+        self.mixup = Mixup(config.mixup_alpha, config.seed)
+        self.batches = None
+
+    def start_epoch(self, epoch: int) -> int:
+        self.batches = self.sampler.epoch_batches(self.config.batch_size, self.generator)
+        return self.batches.shape[0]
+
+    def augmented_batch(self, indices: torch.Tensor):
+        images = random_crop_flip(self.data.train_images[indices], self.generator)
+        return normalize(images), self.data.train_labels[indices]
+
+    def loss(self, step: int, epoch: int) -> torch.Tensor:
+        inputs, targets = self.augmented_batch(self.batches[step])
+        inputs, perm, lam = self.mixup(inputs, self.generator)
+        logits = self.model(inputs)
+        weights = self.loss_fn.class_weights(epoch)
+        loss = reduce_loss(self.loss_fn.per_sample(logits, targets), targets, weights)
+        if lam < 1.0:
+            mixed_targets = targets[perm]
+            loss = lam * loss + (1 - lam) * reduce_loss(self.loss_fn.per_sample(logits, mixed_targets),
+                                                        mixed_targets, weights)
+        return loss
+
+
+@dataclass
+class TrainOutput:
+    model: SeamNet
+    history: History
+    metrics: dict
+
+
+def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
+    torch.manual_seed(seed)  # model initialisation
+    return torch.Generator(device=device).manual_seed(seed)  # sampling and augmentation
+
+
+def final_metrics(model: SeamNet, data: LongTailedData, history: History, seconds: float) -> dict:
+    """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection)."""
+    metrics = {"final": evaluate(model, data.test_images, data.test_labels, data.splits("counts"))}
+    metrics["final_ranges"] = evaluate(model, data.test_images, data.test_labels, data.splits("ranges"),
+                                       full=False)["splits"]
+    best, best_epoch = history.best()
+    metrics.update(
+        final_top1=metrics["final"]["top1"],
+        best_top1=best,
+        best_epoch=best_epoch,
+        history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1},
+        train_seconds=seconds,
+        class_counts=list(data.class_counts),
+        class_names=list(data.class_names),
+        data_source=data.source,
+        test_images=int(data.test_labels.numel()),
+    )
+    return metrics
+
+
+def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True) -> TrainOutput:
+    """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
+    device = resolve_device(config.device)
+    data = data.to(device)
+    generator = seeded_generator(config.seed, device)
+    model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam").to(device)
+    objective = SupervisedObjective(config, data, model, generator)
+
+    def lr_at(epoch):
+        return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,
+                             config.milestones, config.gamma)
+
+    def test_top1():
+        logits, _ = predict(model, data.test_images)
+        return top1(logits, data.test_labels.cpu())
+
+    started = time.perf_counter()
+    model.train()
+    history = fit(model, model.parameters(), objective, config.epochs, lr_at, config.momentum,
+                  config.weight_decay, test_top1, description=f"{config.loss} {config.hash()}", progress=progress)
+    return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
