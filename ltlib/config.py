@@ -56,6 +56,13 @@ class RunConfig:
     device: str = _field("auto", f"device: {', '.join(DEVICES)} (auto = cuda when available)")
 
     def __post_init__(self):
+        # Normalise types so equal configs hash equally (100 and 100.0, [160] and (160,)).
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, item.name, float(value))
+            elif item.type.startswith("tuple") and isinstance(value, list):
+                object.__setattr__(self, item.name, tuple(value))
         validate(self)
 
     def replace(self, **changes) -> "RunConfig":
@@ -70,9 +77,6 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown RunConfig fields {unknown}; allowed: {', '.join(sorted(known))}")
-        values = dict(values)
-        if "milestones" in values:
-            values["milestones"] = tuple(values["milestones"])
         return cls(**values)
 
     def hash(self) -> str:

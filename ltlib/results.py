@@ -76,6 +76,12 @@ class Result:
         model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
         return model.to(device).eval()
 
+    def provenance(self) -> dict:
+        """What a figure built from this run must say about it."""
+        return {"config_hash": self.config.hash(), "data_source": self.metrics["data_source"],
+                "seed": self.config.seed, "device": self.metrics.get("device", self.config.device),
+                "epochs": self.config.epochs, "test_images": self.metrics["test_images"]}
+
     def summary(self) -> dict:
         """Top-1 (final and best epoch) and many/medium/few of the final epoch, in %."""
         splits = self.metrics["final"]["splits"]

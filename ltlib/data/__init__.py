@@ -10,9 +10,6 @@ from ltlib.data.cifar import (DATASETS, NUM_CLASSES, DataError, check_dataset, l
 from ltlib.data.longtail import (ClassSplits, class_splits, long_tailed_counts, long_tailed_indices)
 from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
 
-#: images per class in the balanced training sets
-N_MAX = {"cifar10": 5000, "cifar100": 500}
-
 __all__ = ["DATASETS", "NUM_CLASSES", "SAMPLERS", "DataError", "LongTailedData", "Sampler",
            "class_probabilities", "class_splits", "load_long_tailed_cifar", "long_tailed_counts",
            "long_tailed_indices", "ClassSplits"]
@@ -56,7 +53,9 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
     check_dataset(dataset)
     train = load_cifar(dataset, "train", root)
     test = load_cifar(dataset, "test", root)
-    counts = long_tailed_counts(N_MAX[dataset], NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
+    # n_max = N / C of the balanced source (5000 for CIFAR-10, 500 for CIFAR-100), as the peers compute it
+    counts = long_tailed_counts(len(train.labels) // NUM_CLASSES[dataset], NUM_CLASSES[dataset],
+                                imbalance_factor, imbalance_type)
     keep = long_tailed_indices(train.labels, counts)
     test_keep = np.arange(len(test.labels))
     if test_per_class is not None:

@@ -1,0 +1,79 @@
+"""Command line: ``python -m ltlib train|figures`` (also installed as ``ltlib``).
+
+``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
+starting from the chosen ``--profile``; it prints a summary table and the cache folder.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ltlib.config import PROFILE_SETTINGS, PROFILES, RunConfig, profile
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    for item in dataclasses.fields(RunConfig):
+        option = "--" + item.name.replace("_", "-")
+        kind = type(item.default)
+        if kind is tuple:
+            parser.add_argument(option, type=int, nargs="*", help=f"{item.metadata['help']} (default: profile's)")
+        else:
+            parser.add_argument(option, type=kind, help=f"{item.metadata['help']} (default: profile's, "
+                                                       f"else {item.default!r})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltlib", description="Long-tailed recognition: SMART and H2T reproduced.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train one run (or load it from the cache) and print its metrics")
+    train.add_argument("--profile", choices=PROFILES, default="quick",
+                       help="base settings: quick = " + str(PROFILE_SETTINGS["quick"]) +
+                            "; paper = " + str(PROFILE_SETTINGS["paper"]))
+    train.add_argument("--data", default=None, help="folder holding CIFAR (pickles or npz); default $LTLIB_DATA, "
+                                                    "else torchvision download")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_config_options(train)
+
+    figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
+    figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
+    figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
+    return parser
+
+
+def _train(args) -> int:
+    from ltlib.plots import summary_table
+    from ltlib.results import get_or_train
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+                 if getattr(args, f.name) is not None}
+    if "milestones" in overrides:
+        overrides["milestones"] = tuple(overrides["milestones"])
+    config = profile(args.profile, **overrides)
+    result = get_or_train(config, data_root=args.data, progress=not args.no_progress)
+    print(f"data: {result.metrics['data_source']}, {args.profile} profile, seed {config.seed}, "
+          f"device {result.metrics.get('device', config.device)}")
+    print(f"split rule: {result.metrics['final']['splits']['rule']}")
+    print(summary_table({f"{config.loss} ({config.hash()})": result}))
+    print(f"cached in {result.folder}")
+    return 0
+
+
+def _figures(args) -> int:
+    from ltlib.regenerate import regenerate
+
+    runs = regenerate(args.profile, args.notebooks)
+    failed = [run for run in runs if run.error is not None]
+    for run in failed:
+        print(f"error: notebook {run.name} failed at {run.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "figures": _figures}[args.command](args)
+    except ValueError as error:  # configuration errors: print the message, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,100 @@
+"""Plotting: one ``savefig`` that decides where and how every figure is written, plus figure helpers.
+
+``savefig(fig, name, data, provenance)`` writes ``<folder>/<name>.png`` (dpi 150) and
+``<name>.pdf`` (no creation date, so files are byte-stable) and a ``<name>.json`` sidecar with
+the plotted numbers and the provenance (config hashes, data source, profile, seed, device,
+ltlib version and git commit). The folder is ``figures/`` for the ``paper`` profile and
+``build/figures/quick/`` otherwise, so quick runs never overwrite committed figures.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ltlib import __version__
+
+DPI = 150
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def figure_folder(profile: str) -> Path:
+    """``figures/`` for paper-profile figures, ``build/figures/<profile>/`` for any other."""
+    override = os.environ.get("LTLIB_FIGURES")
+    if override:
+        return Path(override)
+    return REPO_ROOT / "figures" if profile == "paper" else REPO_ROOT / "build" / "figures" / profile
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def savefig(fig, name: str, data: dict, provenance: dict, profile: str = "quick") -> Path:
+    """Save ``fig`` as PNG + PDF and ``data`` + ``provenance`` as JSON; returns the PNG path."""
+    from ltlib.results import atomic_write_bytes, atomic_write_json
+
+    folder = figure_folder(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, extra in (("png", {}), ("pdf", {"metadata": {"CreationDate": None}})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix, dpi=DPI, bbox_inches="tight", **extra)
+        atomic_write_bytes(folder / f"{name}.{suffix}", buffer.getvalue())
+    sidecar = {"figure": name, "profile": profile, "ltlib_version": __version__, "git_commit": git_commit(),
+               **provenance, "data": data}
+    atomic_write_json(folder / f"{name}.json", sidecar)
+    return folder / f"{name}.png"
+
+
+def class_count_curve(class_counts, class_names=None, splits=None, ax=None):
+    """Bar chart of training images per class (log scale), coloured by many/medium/few."""
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    counts = np.asarray(class_counts)
+    colours = np.array(["tab:blue"] * len(counts), dtype=object)
+    if splits is not None:
+        for name, colour in (("medium", "tab:orange"), ("few", "tab:red")):
+            colours[list(getattr(splits, name))] = colour
+    ax.bar(np.arange(len(counts)), counts, color=list(colours))
+    ax.set_yscale("log")
+    ax.set_xlabel("class index (sorted by training count)")
+    ax.set_ylabel("training images")
+    if class_names is not None and len(class_names) <= 20:
+        ax.set_xticks(np.arange(len(counts)), class_names, rotation=45, ha="right")
+    if splits is not None:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=c, label=n) for n, c in
+                           (("many", "tab:blue"), ("medium", "tab:orange"), ("few", "tab:red"))], title=splits.rule.split(":")[0])
+    return ax
+
+
+def per_class_accuracy_bars(per_class_accuracy, class_names=None, ax=None, label=None):
+    """Per-class test accuracy (%) as bars, in class-index order."""
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    values = np.asarray(per_class_accuracy, dtype=float)
+    ax.bar(np.arange(len(values)), values, label=label)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("test accuracy (%)")
+    if class_names is not None and len(class_names) <= 20:
+        ax.set_xticks(np.arange(len(values)), class_names, rotation=45, ha="right")
+    return ax
+
+
+def summary_table(results: dict) -> str:
+    """A plain-text table of ``{name: Result}``: final/best top-1 and many/medium/few."""
+    header = f"{'run':<24}{'final top1':>11}{'best top1':>10}{'many':>8}{'medium':>8}{'few':>8}"
+    rows = [header, "-" * len(header)]
+    fmt = lambda v: f"{v:8.2f}" if v is not None else f"{'-':>8}"  # noqa: E731
+    for name, result in results.items():
+        s = result.summary()
+        rows.append(f"{name:<24}{s['final top1']:11.2f}{s['best top1']:10.2f}{fmt(s['many'])}"
+                    f"{fmt(s['medium'])}{fmt(s['few'])}")
+    return "\n".join(rows)

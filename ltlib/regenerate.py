@@ -1,0 +1,73 @@
+"""Regenerate every figure by executing the notebooks headless with papermill.
+
+Each ``notebooks/NN_*.ipynb`` runs with ``profile`` injected into its ``parameters`` cell and is
+written executed to ``build/notebooks/<profile>/``; the sources are never modified. A summary
+line per notebook (status, seconds) is printed at the end, and a failure names the notebook and
+the failing cell.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltlib.plots import REPO_ROOT
+
+NOTEBOOK_FOLDER = REPO_ROOT / "notebooks"
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    error: str | None = None
+
+
+def notebooks(selected=None) -> list[Path]:
+    """The figure notebooks in order, or those whose file name contains any of ``selected``."""
+    found = sorted(NOTEBOOK_FOLDER.glob("[0-9][0-9]_*.ipynb"))
+    if selected:
+        found = [nb for nb in found if any(s in nb.name for s in selected)]
+        if not found:
+            raise ValueError(f"no notebook matches {selected}; have: {[p.name for p in notebooks()]}")
+    return found
+
+
+def describe_failure(error: Exception) -> str:
+    """One readable paragraph: the failing cell's number, its first source line and the error."""
+    cell = getattr(error, "exec_count", None)
+    source = (getattr(error, "source", "") or "").strip().splitlines()
+    ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    where = f"cell [{cell}] starting {source[0]!r}" if source else "a cell"
+    return f"{where}: {ename}: {evalue}"
+
+
+def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict | None = None) -> NotebookRun:
+    import papermill
+
+    output_folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
+                                   parameters={"profile": profile, **(parameters or {})},
+                                   cwd=str(path.parent), progress_bar=False)
+    except Exception as error:  # papermill raises PapermillExecutionError for cell failures
+        return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
+    return NotebookRun(path.name, time.perf_counter() - started)
+
+
+def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None) -> list[NotebookRun]:
+    output_folder = REPO_ROOT / "build" / "notebooks" / profile
+    os.environ.setdefault("TQDM_DISABLE", "1") if os.environ.get("CI") else None
+    runs = []
+    for path in notebooks(selected):
+        print(f"running {path.name} ({profile}) ...", flush=True)
+        runs.append(run_notebook(path, profile, output_folder, parameters))
+        print(f"  {'ok' if runs[-1].error is None else 'FAILED'} in {runs[-1].seconds:.0f} s", flush=True)
+    print("\nsummary")
+    for run in runs:
+        status = "ok" if run.error is None else f"FAILED: {run.error}"
+        print(f"  {run.name:<40} {run.seconds:7.1f} s  {status}")
+    print(f"executed notebooks: {output_folder}")
+    return runs

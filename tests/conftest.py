@@ -1,0 +1,86 @@
+"""Shared fixtures: CIFAR written in the official pickle format, the real CIFAR-10 copy, a cache."""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow (paper scale)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Runs go to $LTLIB_CACHE when set (CI shares it with the notebooks), else a temp folder."""
+    if not os.environ.get("LTLIB_CACHE"):
+        os.environ["LTLIB_CACHE"] = str(tmp_path_factory.mktemp("ltlib-cache"))
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    yield Path(os.environ["LTLIB_CACHE"])
+
+
+def write_official_cifar(folder: Path, name: str, images_per_class: int, test_per_class: int,
+                         num_classes: int, seed: int = 0) -> Path:
+    """Random images in the exact official python-pickle layout, labels interleaved at random."""
+    rng = np.random.default_rng(seed)
+    if name == "cifar10":
+        root, files, key = folder / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"
+    else:
+        root, files, key = folder / "cifar-100-python", ["train"], b"fine_labels"
+    root.mkdir(parents=True, exist_ok=True)
+
+    def dump(path, count_per_class):
+        labels = rng.permutation(np.repeat(np.arange(num_classes), count_per_class))
+        data = rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
+        return labels, data
+
+    labels, data = dump(None, images_per_class)
+    for part, chunk in enumerate(np.array_split(np.arange(len(labels)), len(files))):
+        with open(root / files[part], "wb") as out:
+            pickle.dump({b"data": data[chunk], key: labels[chunk].tolist(), b"batch_label": b"x"}, out)
+    test_labels, test_data = dump(None, test_per_class)
+    with open(root / ("test_batch" if name == "cifar10" else "test"), "wb") as out:
+        pickle.dump({b"data": test_data, key: test_labels.tolist()}, out)
+    meta_name, meta_key = ("batches.meta", b"label_names") if name == "cifar10" else ("meta", b"fine_label_names")
+    with open(root / meta_name, "wb") as out:
+        pickle.dump({meta_key: [f"class{i}".encode() for i in range(num_classes)]}, out)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cifar100_official(tmp_path_factory) -> Path:
+    """A full-size CIFAR-100 (500 train / 100 test per class) of random pixels, official format."""
+    return write_official_cifar(tmp_path_factory.mktemp("c100"), "cifar100", 500, 10, 100)
+
+
+@pytest.fixture(scope="session")
+def real_cifar10():
+    """The real CIFAR-10 (the JPEG-q75 copy in CI), or skip when none can be had."""
+    from ltlib.data.cifar import DataError, load_cifar
+
+    try:
+        return load_cifar("cifar10", "train")
+    except DataError as error:
+        pytest.skip(f"real CIFAR-10 not available: {error}")
+
+
+@pytest.fixture(scope="session")
+def quick_ce_result(real_cifar10):
+    """The quick-profile CE baseline on real CIFAR-10-LT, trained once per session (or cached)."""
+    import ltlib
+
+    return ltlib.get_or_train(ltlib.profile("quick"), progress=False)

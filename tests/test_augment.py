@@ -1,0 +1,55 @@
+"""Batched crop/flip equals torchvision's per-image semantics; mixup and normalisation."""
+from __future__ import annotations
+
+import torch
+import torchvision.transforms.functional as TF
+
+from ltlib.data.augment import CIFAR_MEAN, CIFAR_STD, Mixup, crop_flip_with, normalize, random_crop_flip
+
+
+def test_crop_flip_matches_torchvision_for_given_offsets():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    offsets = torch.randint(0, 9, (16, 2), generator=generator)
+    flips = torch.rand(16, generator=generator) < 0.5
+    ours = crop_flip_with(images, offsets, flips)
+    for i in range(16):
+        padded = TF.pad(images[i], [4, 4, 4, 4], fill=0)  # RandomCrop(32, padding=4)'s zero fill
+        expected = TF.crop(padded, int(offsets[i, 0]), int(offsets[i, 1]), 32, 32)
+        if flips[i]:
+            expected = TF.hflip(expected)
+        assert torch.equal(ours[i], expected), i
+
+
+def test_extreme_offsets_show_the_zero_padding():
+    image = torch.full((1, 3, 32, 32), 200, dtype=torch.uint8)
+    corner = crop_flip_with(image, torch.tensor([[0, 0]]), torch.tensor([False]))
+    assert (corner[0, :, :4, :] == 0).all() and (corner[0, :, 4:, 4:] == 200).all()
+    centre = crop_flip_with(image, torch.tensor([[4, 4]]), torch.tensor([False]))
+    assert torch.equal(centre, image)
+
+
+def test_random_offsets_cover_0_to_8_and_flip_half_the_time():
+    images = torch.zeros(4000, 1, 32, 32, dtype=torch.uint8)
+    images[:, :, 0, 0] = 255  # a marker pixel: its new position reveals offset and flip
+    out = random_crop_flip(images, torch.Generator().manual_seed(0))
+    found = (out[:, 0] == 255).nonzero()
+    rows = 4 - found[:, 1]  # marker lands at row 4 - dy (only when dy <= 4)
+    assert set(rows.tolist()) == set(range(0, 5))
+    assert out.shape == images.shape
+
+
+def test_normalize_uses_cifar_statistics():
+    images = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    out = normalize(images)
+    expected = [(1 - m) / s for m, s in zip(CIFAR_MEAN, CIFAR_STD)]
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor(expected))
+
+
+def test_mixup_is_a_convex_combination_and_off_at_alpha_zero():
+    inputs = torch.randn(8, 3)
+    mixed, perm, lam = Mixup(1.0, seed=0)(inputs, torch.Generator().manual_seed(0))
+    assert 0 < lam < 1
+    torch.testing.assert_close(mixed, lam * inputs + (1 - lam) * inputs[perm])
+    same, _, one = Mixup(0.0, seed=0)(inputs, torch.Generator())
+    assert one == 1.0 and torch.equal(same, inputs)

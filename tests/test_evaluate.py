@@ -1,0 +1,49 @@
+"""Accuracy, splits, confusion and margins against hand-made cases."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ltlib.data.longtail import splits_by_counts
+from ltlib.evaluate import (confusion_matrix, per_class_accuracy, per_class_margins, sample_margins,
+                            split_accuracy)
+from ltlib.models.seams import NormedLinear
+
+
+def test_confusion_and_per_class_accuracy():
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    predictions = np.array([0, 1, 1, 1, 0, 0])
+    matrix = confusion_matrix(predictions, labels, 3)
+    assert matrix.tolist() == [[1, 1, 0], [1, 2, 0], [1, 0, 0]]
+    np.testing.assert_allclose(per_class_accuracy(predictions, labels, 3), [0.5, 2 / 3, 0.0])
+
+
+def test_split_accuracy_names_its_rule_and_handles_empty_splits():
+    splits = splits_by_counts([500, 50, 40])
+    result = split_accuracy(np.array([1.0, 0.5, 0.0]), splits)
+    assert result["many"] == 100.0 and result["medium"] == 25.0 and result["few"] is None
+    assert result["rule"].startswith("counts") and result["few_classes"] == 0
+
+
+def test_margin_is_the_signed_distance_to_the_rival_boundary():
+    classifier = torch.nn.Linear(2, 3)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [-3.0, 0.0]]))
+        classifier.bias.zero_()
+    features = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    # class 0 vs its strongest rival 1: boundary x = 0, so distance 2; class 1 sample sits at -2
+    torch.testing.assert_close(sample_margins(features, labels, classifier), torch.tensor([2.0, -2.0]))
+    margins = per_class_margins(features, labels, classifier, 3)
+    assert margins[0] == 2.0 and margins[1] == -2.0 and math.isnan(margins[2])
+
+
+def test_cosine_classifier_margins_use_normalised_features():
+    classifier = NormedLinear(2, 2)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, 1.0]]))
+    features = torch.tensor([[10.0, 0.0]])
+    expected = (1.0 - 0.0) / math.sqrt(2.0)  # unit vectors (1,0) and (0,1)
+    torch.testing.assert_close(sample_margins(features, torch.tensor([0]), classifier), torch.tensor([expected]))
