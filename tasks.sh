@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# ltlib's commands. Each bootstraps a local virtual environment (.venv) on first use.
+#   bash tasks.sh figures [--profile quick|paper] [notebook names...]   regenerate the figures (papermill)
+#   bash tasks.sh test [pytest args...]                                  run the whole test suite
+#   bash tasks.sh lab                                                    open the notebooks in JupyterLab
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${LTLIB_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+bootstrap() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  if [ ! -f "$VENV/.ltlib-installed" ] || [ pyproject.toml -nt "$VENV/.ltlib-installed" ]; then
+    "$VENV/bin/python" -m pip install --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -e ".[dev]"
+    touch "$VENV/.ltlib-installed"
+  fi
+}
+
+command="${1:-}"
+shift || true
+case "$command" in
+  figures) bootstrap; exec "$VENV/bin/python" -m ltlib figures "$@" ;;
+  test)    bootstrap; exec "$VENV/bin/python" -m pytest "$@" ;;
+  lab)     bootstrap; exec "$VENV/bin/jupyter" lab notebooks/ "$@" ;;
+  *) echo "usage: bash tasks.sh figures|test|lab [args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,33 @@
+"""The command line: every config field documented, clear errors, a summary table."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+from ltlib.cli import build_parser, main
+from ltlib.config import RunConfig
+
+
+def test_help_documents_every_config_field():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = train.format_help()
+    for item in dataclasses.fields(RunConfig):
+        assert "--" + item.name.replace("_", "-") in text
+
+
+def test_bad_value_exits_2_with_the_field_named(capsys):
+    assert main(["train", "--imbalance-factor", "0.5"]) == 2
+    assert "imbalance_factor=0.5 is not allowed" in capsys.readouterr().err
+
+
+def test_train_prints_a_summary_from_the_cache(quick_ce_result, capsys):
+    assert main(["train", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "CIFAR-10 (JPEG-q75 copy)" in out and "final top1" in out and str(quick_ce_result.folder) in out
+    assert f"{quick_ce_result.metrics['final_top1']:.2f}" in out
+
+
+def test_module_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "ltlib", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "train" in done.stdout and "figures" in done.stdout

@@ -1,0 +1,32 @@
+"""savefig writes PNG, PDF and a provenance sidecar, byte-stable, in the profile's folder."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ltlib import plots  # noqa: E402
+
+
+def test_savefig_is_byte_stable_with_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path))
+    fig, ax = plt.subplots()
+    plots.class_count_curve([500, 50, 5], ["a", "b", "c"], ax=ax)
+    png = plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0})
+    first = {s: (tmp_path / f"demo.{s}").read_bytes() for s in ("png", "pdf")}
+    plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0})
+    assert png == tmp_path / "demo.png" and first["png"][:4] == b"\x89PNG" and first["pdf"][:4] == b"%PDF"
+    assert all(first[s] == (tmp_path / f"demo.{s}").read_bytes() for s in ("png", "pdf"))
+    sidecar = json.loads((tmp_path / "demo.json").read_text())
+    assert sidecar["data"]["counts"] == [500, 50, 5] and sidecar["config_hash"] == "abc"
+    assert {"ltlib_version", "git_commit", "profile"} <= set(sidecar)
+    plt.close(fig)
+
+
+def test_quick_figures_never_go_to_the_committed_folder(monkeypatch):
+    monkeypatch.delenv("LTLIB_FIGURES", raising=False)
+    assert plots.figure_folder("paper") == plots.REPO_ROOT / "figures"
+    assert plots.figure_folder("quick") == plots.REPO_ROOT / "build" / "figures" / "quick"

@@ -1,0 +1,107 @@
+"""Training end to end (tiny synthetic data and the quick profile on real CIFAR-10-LT) and the cache."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ltlib
+from ltlib.config import RunConfig
+from ltlib.data import LongTailedData
+from ltlib.results import get_or_train, load_result
+from ltlib.train import NonFiniteLossError, learning_rate, train_stage_one
+
+
+def tiny_data(counts=(24, 12, 6), test_per_class=4, seed=0) -> LongTailedData:
+    """Learnable synthetic images: each class is a different colour plus noise."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def images_for(per_class):
+        labels = torch.repeat_interleave(torch.arange(len(per_class)), torch.tensor(per_class))
+        base = (labels[:, None, None, None] * 90 + 20).expand(-1, 3, 32, 32).float()
+        noise = torch.randint(-20, 21, base.shape, generator=generator)
+        return (base + noise).clamp(0, 255).to(torch.uint8), labels
+
+    train_images, train_labels = images_for(list(counts))
+    test_images, test_labels = images_for([test_per_class] * len(counts))
+    return LongTailedData(train_images, train_labels, test_images, test_labels, tuple(counts),
+                          tuple(f"c{i}" for i in range(len(counts))), "synthetic")
+
+
+def tiny_config(**changes) -> RunConfig:
+    settings = dict(epochs=3, batch_size=8, warmup_epochs=1, milestones=(2,), device="cpu", lr=0.05)
+    return RunConfig(**{**settings, **changes})
+
+
+def test_learning_rate_schedule():
+    lr = lambda e: learning_rate(e, 0.1, 200, 5, "multistep", (160, 180))  # noqa: E731
+    assert [round(lr(e), 6) for e in (0, 4, 5, 159, 160, 179, 180, 199)] == [0.02, 0.1, 0.1, 0.1, 0.01, 0.01,
+                                                                              0.001, 0.001]
+    cosine = lambda e: learning_rate(e, 0.02, 10, 0, "cosine")  # noqa: E731
+    assert cosine(0) == 0.02 and math.isclose(cosine(5), 0.01) and cosine(9) < 0.001
+
+
+@pytest.mark.parametrize("loss, sampler, mixup, drw", [("ce", "instance", 0.0, 0), ("bsce", "balanced", 1.0, 0),
+                                                      ("ldam", "reverse", 0.0, 1), ("la", "instance", 0.0, 0)])
+def test_every_loss_and_sampler_trains_on_tiny_data(loss, sampler, mixup, drw):
+    output = train_stage_one(tiny_config(loss=loss, sampler=sampler, mixup_alpha=mixup, drw_epoch=drw),
+                             tiny_data(), progress=False)
+    metrics = output.metrics
+    assert len(metrics["history"]["loss"]) == 3 and all(math.isfinite(v) for v in metrics["history"]["loss"])
+    assert metrics["final_top1"] == metrics["final"]["top1"]
+    assert metrics["best_top1"] == max(metrics["history"]["test_top1"])
+    assert len(metrics["final"]["confusion"]) == 3 and len(metrics["final"]["per_class_margin"]) == 3
+
+
+def test_same_seed_gives_bit_identical_metrics_on_cpu():
+    first = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics
+    second = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics
+    assert first["history"] == second["history"] and first["final"] == second["final"]
+    other = train_stage_one(tiny_config(mixup_alpha=1.0, seed=1), tiny_data(), progress=False).metrics
+    assert other["history"]["loss"] != first["history"]["loss"]
+
+
+def test_non_finite_loss_stops_training_with_a_message():
+    with pytest.raises(NonFiniteLossError, match="non-finite mean loss .* in epoch 0"):
+        train_stage_one(tiny_config(lr=1e30, warmup_epochs=0), tiny_data(), progress=False)
+
+
+def test_batch_larger_than_training_set():
+    with pytest.raises(ValueError, match="batch_size 64 is larger than the dataset"):
+        train_stage_one(tiny_config(batch_size=64), tiny_data(), progress=False)
+
+
+def test_quick_profile_on_real_cifar10_lt_is_well_above_chance(quick_ce_result):
+    metrics = quick_ce_result.metrics
+    assert metrics["data_source"] == "CIFAR-10 (JPEG-q75 copy)"
+    assert metrics["final_top1"] > 20.0  # chance is 10 %
+    assert metrics["final"]["splits"]["many"] > metrics["final"]["splits"]["medium"]  # the long tail shows
+    assert metrics["test_images"] == 2000
+
+
+def test_cache_hit_returns_identical_metrics_without_training(quick_ce_result, monkeypatch):
+    import ltlib.train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("trained although the result was cached")
+
+    monkeypatch.setattr(ltlib.train, "train_stage_one", refuse)
+    again = get_or_train(ltlib.profile("quick"), progress=False)
+    assert again.metrics == quick_ce_result.metrics and again.folder == quick_ce_result.folder
+    model = again.load_model()
+    assert sum(p.numel() for p in model.parameters()) == 464154
+
+
+def test_cache_rejects_an_entry_of_another_config(quick_ce_result, tmp_path):
+    folder = quick_ce_result.folder
+    (tmp_path / "runs").mkdir()
+    config_text = (folder / "config.json").read_text().replace('"seed": 0', '"seed": 5')
+    target = tmp_path / "runs" / folder.parent.name / folder.name
+    target.mkdir(parents=True)
+    for name in ("metrics.json", "model.pt"):
+        (target / name).write_bytes((folder / name).read_bytes())
+    (target / "config.json").write_text(config_text)
+    assert load_result(ltlib.profile("quick"), tmp_path) is None
+    (target / "config.json").write_text("{ truncated")
+    assert load_result(ltlib.profile("quick"), tmp_path) is None
