@@ -12,10 +12,20 @@ import sys
 from ltlib.config import PROFILE_SETTINGS, PROFILES, RunConfig, profile
 
 
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     for item in dataclasses.fields(RunConfig):
         option = "--" + item.name.replace("_", "-")
         kind = type(item.default)
+        kind = _parse_bool if kind is bool else kind
         if kind is tuple:
             parser.add_argument(option, type=int, nargs="*", help=f"{item.metadata['help']} (default: profile's)")
         else:
@@ -55,7 +65,7 @@ def _train(args) -> int:
     print(f"data: {result.metrics['data_source']}, {args.profile} profile, seed {config.seed}, "
           f"device {result.metrics.get('device', config.device)}")
     print(f"split rule: {result.metrics['final']['splits']['rule']}")
-    print(summary_table({f"{config.loss} ({config.hash()})": result}))
+    print(summary_table({f"{config.method}/{config.loss} ({config.hash()})": result}))
     print(f"cached in {result.folder}")
     return 0
 

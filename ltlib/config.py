@@ -22,6 +22,9 @@ from ltlib.methods.losses import LOSSES
 from ltlib.models import MODELS
 
 PROFILES = ("quick", "paper")
+METHODS = ("none", "smart", "cmo")
+#: head-class choices of SMART: online, or offline from a class-similarity source (ltlib.semantics)
+SMART_HEAD_CHOICES = ("online", "wordnet", "word2vec", "glove", "gloss-word2vec")
 LR_SCHEDULES = ("multistep", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -52,6 +55,22 @@ class RunConfig:
     warmup_epochs: int = _field(5, "linear warm-up epochs")
     milestones: tuple[int, ...] = _field((160, 180), "multistep: epochs where lr is multiplied by gamma")
     gamma: float = _field(0.1, "multistep decay factor")
+    method: str = _field("none", f"stage-I method: {', '.join(METHODS)}")
+    # SMART (ltlib.methods.smart); only hashed when method == "smart"
+    smart_layer: int = _field(4, "SMART: feature layer 1-4 (4 = pre-pool map; Table 5)")
+    smart_tau: float = _field(1.0, "SMART: softmax temperature tau > 0 of Eq. 4 (larger = sharper)")
+    smart_momentum: float = _field(0.0, "SMART: EMA momentum of Eq. 2-3 (0 = dynamic M/N; Table 5)")
+    smart_head_choice: str = _field("online", f"SMART: head class per tail sample: {', '.join(SMART_HEAD_CHOICES)}")
+    smart_top_k: int = _field(5, "SMART: offline choice draws among the top-k most similar head classes")
+    smart_covariance: str = _field("both", "SMART: covariance source of Eq. 4: both, head, tail")
+    smart_augment: bool = _field(True, "SMART: feature augmentation of Eq. 6 on/off (Table 4)")
+    smart_weights: bool = _field(True, "SMART: semantic-aware weights of Eq. 11 on/off (Table 4)")
+    smart_tail_sampler: str = _field("balanced", "SMART: sampler of the tail-dominated batch: balanced, reverse")
+    smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images) or half (largest half)")
+    # CMO (ltlib.methods.cmo); only hashed when method == "cmo"
+    cmo_prob: float = _field(0.5, "CMO: probability of mixing a batch")
+    cmo_sampler: str = _field("balanced", "CMO: foreground sampler: balanced, reverse")
+    cmo_skip_epochs: int = _field(3, "CMO: no mixing in the first and last k epochs (0 = always)")
     seed: int = _field(0, "seed of initialisation, sampling and augmentation")
     device: str = _field("auto", f"device: {', '.join(DEVICES)} (auto = cuda when available)")
 
@@ -83,6 +102,9 @@ class RunConfig:
         """12 hex digits of the sha256 of the config (device excluded: it does not change the maths)."""
         values = self.to_dict()
         values.pop("device")
+        for prefix in ("smart_", "cmo_"):  # parameters of methods not in use change nothing
+            if self.method != prefix[:-1]:
+                values = {k: v for k, v in values.items() if not k.startswith(prefix)}
         text = json.dumps(values, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -122,6 +144,26 @@ def validate(config: RunConfig) -> None:
              f"must be increasing epochs in 1..{c.epochs}")
     _require(0 <= c.drw_epoch < c.epochs, "drw_epoch", c.drw_epoch, f"must be in 0..{c.epochs - 1} (0 = off)")
     _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
+    _require(c.method in METHODS, "method", c.method, f"allowed: {', '.join(METHODS)}")
+    _require(c.method == "none" or c.mixup_alpha == 0, "mixup_alpha", c.mixup_alpha,
+             f"must be 0 with method={c.method!r} (they are not combined)")
+    _require(c.smart_layer in (1, 2, 3, 4), "smart_layer", c.smart_layer, "allowed: 1, 2, 3, 4")
+    _require(isinstance(c.smart_tau, (int, float)) and math.isfinite(c.smart_tau) and c.smart_tau > 0,
+             "smart_tau", c.smart_tau, "must be a finite number > 0")
+    _require(0 <= c.smart_momentum <= 1, "smart_momentum", c.smart_momentum, "0 (dynamic) or a value in (0, 1]")
+    _require(c.smart_head_choice in SMART_HEAD_CHOICES, "smart_head_choice", c.smart_head_choice,
+             f"allowed: {', '.join(SMART_HEAD_CHOICES)}")
+    _require(isinstance(c.smart_top_k, int) and c.smart_top_k >= 1, "smart_top_k", c.smart_top_k, "must be >= 1")
+    _require(c.smart_covariance in ("both", "head", "tail"), "smart_covariance", c.smart_covariance,
+             "allowed: both, head, tail")
+    _require(c.smart_tail_sampler in ("balanced", "reverse"), "smart_tail_sampler", c.smart_tail_sampler,
+             "allowed: balanced, reverse")
+    _require(c.smart_head_rule in ("many", "half"), "smart_head_rule", c.smart_head_rule, "allowed: many, half")
+    _require(c.method != "smart" or c.batch_size >= 2, "batch_size", c.batch_size, "SMART needs >= 2 (two halves)")
+    _require(0 <= c.cmo_prob <= 1, "cmo_prob", c.cmo_prob, "must be in [0, 1]")
+    _require(c.cmo_sampler in ("balanced", "reverse"), "cmo_sampler", c.cmo_sampler, "allowed: balanced, reverse")
+    _require(isinstance(c.cmo_skip_epochs, int) and c.cmo_skip_epochs >= 0, "cmo_skip_epochs",
+             c.cmo_skip_epochs, "must be an integer >= 0")
 
 
 PROFILE_SETTINGS = {

@@ -20,10 +20,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ltlib.config import RunConfig
-from ltlib.data import LongTailedData, Sampler
-from ltlib.data.augment import Mixup, normalize, random_crop_flip
+from ltlib.data import LongTailedData
 from ltlib.evaluate import evaluate, predict, top1
-from ltlib.methods.losses import LongTailLoss, reduce_loss
+from ltlib.methods.base import SupervisedObjective
+from ltlib.methods.cmo import CmoObjective
+from ltlib.methods.smart import SmartObjective
 from ltlib.models import SeamNet, build_model
 
 
@@ -93,37 +94,6 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
     return history
 
 
-class SupervisedObjective:
-    """Stage I without a method: sampler -> crop/flip -> mixup -> model -> long-tailed loss."""
-
-    def __init__(self, config: RunConfig, data: LongTailedData, model: SeamNet, generator: torch.Generator):
-        self.config, self.data, self.model, self.generator = config, data, model, generator
-        self.sampler = Sampler(config.sampler, data.train_labels, data.num_classes)
-        self.loss_fn = LongTailLoss(config.loss, data.class_counts, config.drw_epoch)
-        self.mixup = Mixup(config.mixup_alpha, config.seed)
-        self.batches = None
-
-    def start_epoch(self, epoch: int) -> int:
-        self.batches = self.sampler.epoch_batches(self.config.batch_size, self.generator)
-        return self.batches.shape[0]
-
-    def augmented_batch(self, indices: torch.Tensor):
-        images = random_crop_flip(self.data.train_images[indices], self.generator)
-        return normalize(images), self.data.train_labels[indices]
-
-    def loss(self, step: int, epoch: int) -> torch.Tensor:
-        inputs, targets = self.augmented_batch(self.batches[step])
-        inputs, perm, lam = self.mixup(inputs, self.generator)
-        logits = self.model(inputs)
-        weights = self.loss_fn.class_weights(epoch)
-        loss = reduce_loss(self.loss_fn.per_sample(logits, targets), targets, weights)
-        if lam < 1.0:
-            mixed_targets = targets[perm]
-            loss = lam * loss + (1 - lam) * reduce_loss(self.loss_fn.per_sample(logits, mixed_targets),
-                                                        mixed_targets, weights)
-        return loss
-
-
 @dataclass
 class TrainOutput:
     model: SeamNet
@@ -156,13 +126,34 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
     return metrics
 
 
+def smart_candidates(config: RunConfig, data: LongTailedData):
+    """Top-k most similar head classes per class for SMART's offline head choice, else None."""
+    if config.smart_head_choice == "online":
+        return None
+    from ltlib.methods.smart import head_class_mask
+    from ltlib.semantics import class_similarity, top_k_similar
+
+    similarity = class_similarity(data.class_names, config.smart_head_choice)
+    head = head_class_mask(data.class_counts, config.smart_head_rule)
+    return torch.as_tensor(top_k_similar(similarity, head.nonzero().flatten().tolist(), config.smart_top_k))
+
+
+def build_objective(config: RunConfig, data: LongTailedData, model: SeamNet, generator):
+    """The objective of ``config.method``: the only place that knows which methods exist."""
+    if config.method == "smart":
+        return SmartObjective(config, data, model, generator, smart_candidates(config, data))
+    if config.method == "cmo":
+        return CmoObjective(config, data, model, generator)
+    return SupervisedObjective(config, data, model, generator)
+
+
 def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True) -> TrainOutput:
     """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
     device = resolve_device(config.device)
     data = data.to(device)
     generator = seeded_generator(config.seed, device)
     model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam").to(device)
-    objective = SupervisedObjective(config, data, model, generator)
+    objective = build_objective(config, data, model, generator)
 
     def lr_at(epoch):
         return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,

@@ -1,0 +1,261 @@
+"""SMART: semantic transfer from head to tail (WACV 2024, §3.3-3.5, Algorithm 1).
+
+Every equation is implemented by one function below; the paper leaves several choices open and
+ltlib decides them as follows (each decision is tested):
+
+**Statistics (Eq. 2-3).** Class mean ``mu_k`` (C,) and covariance ``Sigma_k`` (C, C) of the
+feature map at the chosen layer, over all spatial positions of the class's images (a map
+``F`` (HW, C) contributes HW observations). Per step, with ``M_k`` images of class ``k`` in the
+batch, ``N_k <- N_k + M_k`` and ``alpha_k = M_k / N_k`` (dynamic, default) or a fixed momentum
+``gamma`` (Table 5 right; the first batch a class appears in initialises it, ``alpha = 1``)::
+
+    mu_k    <- (1 - a) mu_k + a mu_k^B                                           (Eq. 2)
+    Sigma_k <- (1 - a) Sigma_k + a Sigma_k^B + a (1 - a) d d^T, d = mu_k^B - mu_k  (Eq. 3)
+
+``Sigma^B`` is the population covariance about the batch mean. The last term is not printed in
+Eq. 3; without it the dynamic-momentum recursion is not the covariance of the samples seen so
+far (it drops the spread between batch means). With it, dynamic momentum gives exactly the
+mean and covariance of every feature seen so far. Statistics are updated from both batches,
+detached, before the augmentation of the same step (Algorithm 1, line 7 before 8-9).
+
+**Transfer covariance (Eq. 4-5).** ``S = Sigma_t^T Sigma_h``, ``Gamma = softmax(tau * S)`` over
+the last dimension (larger ``tau`` = sharper, as the paper says), ``Sigma_th = Gamma ⊙ S``.
+Covariance-source ablation (§4.3): ``both`` uses ``S`` as above, ``head`` uses ``S = Sigma_h``,
+``tail`` uses ``S = Sigma_t``.
+
+**Augmentation (Eq. 6).** ``F~ = (F - mu_t) / sqrt(sigma_t^2 + 1e-8) @ Sigma_th + mu_t`` with
+``sigma_t^2 = diag(Sigma_t)``, applied row-wise to the map ``F`` (HW, C) of each tail-class sample
+of the tail-dominated batch; ``mu, sigma, Sigma_th`` are constants (no gradient), the gradient
+reaches the backbone through ``F``. The augmented map replaces the stage output and re-enters
+the network at the next stage. Only in training: in eval mode SMART does nothing.
+
+**Layers (Table 5 left).** The paper's layers 1-4 are the last four stages before pooling:
+ResNet-32: 1 = stem (16 ch, 32x32), 2 = layer1 (16 ch), 3 = layer2 (32 ch, 16x16),
+4 = layer3 (64 ch, 8x8, the pre-pool map; default, the paper's best); torchvision ResNets:
+layer1..layer4.
+
+**Weights (Eq. 10-11).** ``omega = 1`` for every sample except the augmented ones (tail-class
+samples of the tail-dominated batch), which get ``omega = (1/C) sum_jk Sigma_th[j, k]`` (C =
+channels); the loss is ``mean_i omega_i l_i`` over both batches (CE or BSCE). Weights can be on
+with augmentation off (Table 4), then ``Sigma_th`` only weights.
+
+**Head and tail.** ``head_rule = 'many'`` (default): head classes are the *many* split (> 100
+training images), the paper's own split, all others are tail; ``'half'``: the ceil(C/2) largest
+classes are head. A tail sample's head class ``k_h`` is drawn per sample and step: ``online``
+uniformly among head classes; offline (a similarity source) uniformly among the ``top_k = 5``
+head classes most similar to its class. A pair is augmented only once ``k_h`` has statistics.
+
+**Batches (Algorithm 1).** Each step draws a tail-dominated batch (``balanced`` or ``reverse``
+sampler) and a head-dominated batch (``instance``) of ``batch_size // 2`` images each, so a SMART
+step sees as many images as a baseline step (equal compute; the paper gives both batches |B|).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ltlib.data import Sampler
+from ltlib.methods.base import SupervisedObjective
+
+EPSILON = 1e-8
+COVARIANCE_SOURCES = ("both", "head", "tail")
+HEAD_RULES = ("many", "half")
+LAYERS = (1, 2, 3, 4)
+
+
+def smart_seam(model, layer: int) -> str:
+    """The model seam of the paper's layer ``1..4`` (see the module docstring)."""
+    if layer not in LAYERS:
+        raise ValueError(f"smart_layer={layer!r} is not allowed; allowed: 1, 2, 3, 4")
+    stages = [seam for seam in model.seams if seam != "pooled"]
+    return stages[-4:][layer - 1]
+
+
+def head_class_mask(class_counts, rule: str = "many") -> torch.Tensor:
+    """Boolean ``(K,)``: which classes are head under ``rule``."""
+    counts = torch.as_tensor(class_counts)
+    if rule == "many":
+        return counts > 100
+    if rule == "half":
+        mask = torch.zeros(len(counts), dtype=torch.bool)
+        mask[torch.argsort(counts, descending=True, stable=True)[: math.ceil(len(counts) / 2)]] = True
+        return mask
+    raise ValueError(f"smart_head_rule={rule!r} is not allowed; allowed: {', '.join(HEAD_RULES)}")
+
+
+def batch_class_moments(features: torch.Tensor, labels: torch.Tensor, num_classes: int):
+    """Per-class image counts ``(K,)``, means ``(K, C)`` and population covariances ``(K, C, C)`` of
+    maps ``features`` ``(B, C, H, W)`` over all spatial positions of each class's images."""
+    batch, channels = features.shape[:2]
+    rows = features.reshape(batch, channels, -1).transpose(1, 2).float()  # (B, HW, C)
+    positions = rows.shape[1]
+    counts = torch.bincount(labels, minlength=num_classes)
+    sums = torch.zeros(num_classes, channels, device=features.device).index_add_(0, labels, rows.sum(1))
+    means = sums / (counts.clamp(min=1) * positions)[:, None]
+    centred = rows - means[labels][:, None, :]
+    scatter = torch.zeros(num_classes, channels, channels, device=features.device)
+    scatter.index_add_(0, labels, centred.transpose(1, 2) @ centred)
+    covariances = scatter / (counts.clamp(min=1) * positions)[:, None, None]
+    return counts, means, covariances
+
+
+class ClassStatistics:
+    """Running per-class mean and covariance (Eq. 2-3) with dynamic or fixed momentum."""
+
+    def __init__(self, num_classes: int, channels: int, device, momentum: float = 0.0):
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"smart_momentum={momentum!r} is not allowed; use 0 (dynamic) or a value in (0, 1]")
+        self.momentum = momentum
+        self.seen = torch.zeros(num_classes, device=device)  # N_k, in images
+        self.mean = torch.zeros(num_classes, channels, device=device)
+        self.covariance = torch.zeros(num_classes, channels, channels, device=device)
+
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        counts, means, covariances = batch_class_moments(features.detach(), labels, self.seen.numel())
+        present = counts > 0
+        self.seen += counts
+        if self.momentum == 0:
+            alpha = counts / self.seen.clamp(min=1)  # alpha_k = M_k^B / N_k   (dynamic)
+        else:
+            first = present & (self.seen == counts)  # first sighting initialises
+            alpha = torch.where(first, torch.ones_like(self.seen), torch.full_like(self.seen, self.momentum))
+        alpha = torch.where(present, alpha, torch.zeros_like(alpha))
+        delta = means - self.mean
+        a = alpha[:, None]
+        self.mean += a * delta  # Eq. 2
+        self.covariance.mul_(1 - a[:, :, None]).add_(a[:, :, None] * covariances)  # Eq. 3
+        self.covariance += (a * (1 - a))[:, :, None] * delta[:, :, None] * delta[:, None, :]
+
+    def state_dict(self) -> dict:
+        return {"seen": self.seen, "mean": self.mean, "covariance": self.covariance, "momentum": self.momentum}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seen, self.mean, self.covariance = state["seen"], state["mean"], state["covariance"]
+
+
+def transfer_covariance(sigma_tail: torch.Tensor, sigma_head: torch.Tensor, tau: float,
+                        source: str = "both") -> torch.Tensor:
+    """Eq. 4-5 for a batch of pairs ``(n, C, C)``: ``Gamma ⊙ S``, ``Gamma = softmax(tau S)`` row-wise."""
+    if not (tau > 0 and math.isfinite(tau)):
+        raise ValueError(f"smart_tau={tau!r} is not allowed; must be a finite number > 0")
+    if source == "both":
+        similarity = sigma_tail.transpose(-1, -2) @ sigma_head
+    elif source == "head":
+        similarity = sigma_head
+    elif source == "tail":
+        similarity = sigma_tail
+    else:
+        raise ValueError(f"smart_covariance={source!r} is not allowed; allowed: {', '.join(COVARIANCE_SOURCES)}")
+    gamma = torch.softmax(tau * similarity, dim=-1)
+    return gamma * similarity
+
+
+def augment_features(rows: torch.Tensor, mean_tail: torch.Tensor, var_tail: torch.Tensor,
+                     sigma_th: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 on maps ``rows`` ``(n, HW, C)`` with per-sample ``mean_tail`` ``(n, C)``,
+    ``var_tail`` ``(n, C)`` (= diag Sigma_t) and ``sigma_th`` ``(n, C, C)``."""
+    whitened = (rows - mean_tail[:, None, :]) / torch.sqrt(var_tail[:, None, :] + EPSILON)
+    return whitened @ sigma_th + mean_tail[:, None, :]
+
+
+def semantic_weights(sigma_th: torch.Tensor) -> torch.Tensor:
+    """Eq. 11 for augmented samples: ``(1/C) sum_jk Sigma_th[j, k]`` per pair, ``(n,)``."""
+    return sigma_th.sum(dim=(-1, -2)) / sigma_th.shape[-1]
+
+
+def choose_head_classes(tail_labels: torch.Tensor, head_classes: torch.Tensor, generator: torch.Generator,
+                        candidates: torch.Tensor | None = None) -> torch.Tensor:
+    """A head class per sample: uniform over ``head_classes`` (online), or uniform over row
+    ``candidates[y]`` ``(K, k)`` of each sample's class (offline)."""
+    device = tail_labels.device
+    if candidates is None:
+        pick = torch.randint(0, head_classes.numel(), tail_labels.shape, generator=generator, device=generator.device)
+        return head_classes[pick.to(device)]
+    pick = torch.randint(0, candidates.shape[1], tail_labels.shape, generator=generator, device=generator.device)
+    return candidates[tail_labels, pick.to(device)]
+
+
+class SmartTransfer:
+    """SMART's action at one seam: update statistics, augment tail features, produce weights."""
+
+    def __init__(self, seam: str, class_counts, tau: float = 1.0, momentum: float = 0.0,
+                 covariance_source: str = "both", augment: bool = True, weights: bool = True,
+                 head_rule: str = "many", candidates: torch.Tensor | None = None):
+        self.seam, self.tau, self.momentum = seam, tau, momentum
+        self.covariance_source, self.augment, self.weights = covariance_source, augment, weights
+        transfer_covariance(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), tau, covariance_source)  # validate
+        self.is_head = head_class_mask(class_counts, head_rule)
+        if self.is_head.all() or not self.is_head.any():
+            raise ValueError(f"SMART needs head and tail classes; head rule {head_rule!r} makes "
+                             f"{int(self.is_head.sum())} of {len(self.is_head)} classes head")
+        self.head_classes = torch.nonzero(self.is_head).flatten()
+        self.candidates = candidates
+        self.statistics: ClassStatistics | None = None
+        self.last_weights: torch.Tensor | None = None
+
+    def to(self, device) -> "SmartTransfer":
+        self.is_head, self.head_classes = self.is_head.to(device), self.head_classes.to(device)
+        if self.candidates is not None:
+            self.candidates = self.candidates.to(device)
+        return self
+
+    def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, generator: torch.Generator):
+        """A seam hook for ``model.forward``: SMART at ``self.seam`` in training, identity in eval mode."""
+        def at_seam(seam: str, features: torch.Tensor) -> torch.Tensor:
+            if seam != self.seam or not model.training:
+                return features
+            return self.apply(features, labels, augmentable, generator)
+        return at_seam
+
+    def apply(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor,
+              generator: torch.Generator) -> torch.Tensor:
+        """Statistics update, then Eq. 4-6 and 11 for samples where ``augmentable`` (B,) is true.
+
+        Returns the (possibly augmented) map ``(B, C, H, W)``; stores ``last_weights`` ``(B,)``.
+        """
+        batch, channels, height, width = features.shape
+        if self.statistics is None:
+            self.statistics = ClassStatistics(len(self.is_head), channels, features.device, self.momentum)
+        stats = self.statistics
+        stats.update(features, labels)
+        heads = choose_head_classes(labels, self.head_classes, generator, self.candidates)
+        active = augmentable & ~self.is_head[labels] & (stats.seen[heads] > 0)
+        sigma_t, sigma_h = stats.covariance[labels], stats.covariance[heads]
+        sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source)
+        ones = torch.ones(batch, device=features.device)
+        self.last_weights = torch.where(active, semantic_weights(sigma_th), ones) if self.weights else ones
+        if not self.augment:
+            return features
+        rows = features.reshape(batch, channels, -1).transpose(1, 2)
+        variance = torch.diagonal(sigma_t, dim1=-2, dim2=-1)
+        augmented = augment_features(rows.float(), stats.mean[labels], variance, sigma_th).to(features.dtype)
+        augmented = augmented.transpose(1, 2).reshape(batch, channels, height, width)
+        return torch.where(active[:, None, None, None], augmented, features)
+
+
+class SmartObjective(SupervisedObjective):
+    """Algorithm 1: a tail-dominated and a head-dominated half batch per step, SMART at a seam."""
+
+    def __init__(self, config, data, model, generator, candidates: torch.Tensor | None = None):
+        super().__init__(config, data, model, generator)
+        self.transfer = SmartTransfer(
+            smart_seam(model, config.smart_layer), data.class_counts, config.smart_tau, config.smart_momentum,
+            config.smart_covariance, config.smart_augment, config.smart_weights, config.smart_head_rule,
+            candidates).to(data.train_labels.device)
+        self.tail_sampler = Sampler(config.smart_tail_sampler, data.train_labels, data.num_classes)
+        self.head_sampler = Sampler("instance", data.train_labels, data.num_classes)
+        self.half = config.batch_size // 2
+
+    def start_epoch(self, epoch: int) -> int:
+        tail = self.tail_sampler.epoch_batches(self.half, self.generator)
+        head = self.head_sampler.epoch_batches(self.half, self.generator)
+        steps = self.data.train_labels.numel() // self.config.batch_size
+        self.batches = torch.cat([tail[:steps], head[:steps]], dim=1)  # (steps, 2 * half)
+        return steps
+
+    def loss(self, step: int, epoch: int) -> torch.Tensor:
+        inputs, targets = self.augmented_batch(self.batches[step])
+        from_tail_batch = torch.arange(targets.numel(), device=targets.device) < self.half
+        logits = self.model(inputs, hook=self.transfer.hook(self.model, targets, from_tail_batch, self.generator))
+        return self.weighted_loss(logits, targets, epoch, self.transfer.last_weights)
