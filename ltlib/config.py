@@ -65,6 +65,8 @@ class RunConfig:
     smart_covariance: str = _field("both", "SMART: covariance source of Eq. 4: both, head, tail")
     smart_augment: bool = _field(True, "SMART: feature augmentation of Eq. 6 on/off (Table 4)")
     smart_weights: bool = _field(True, "SMART: semantic-aware weights of Eq. 11 on/off (Table 4)")
+    smart_normalize: bool = _field(True, "SMART: scale-free transfer matrix (see ltlib.methods.smart); "
+                                         "false = the paper's literal formulas")
     smart_tail_sampler: str = _field("balanced", "SMART: sampler of the tail-dominated batch: balanced, reverse")
     smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images) or half (largest half)")
     # CMO (ltlib.methods.cmo); only hashed when method == "cmo"

@@ -98,3 +98,31 @@ def summary_table(results: dict) -> str:
         rows.append(f"{name:<24}{s['final top1']:11.2f}{s['best top1']:10.2f}{fmt(s['many'])}"
                     f"{fmt(s['medium'])}{fmt(s['few'])}")
     return "\n".join(rows)
+
+
+def cluster_order(similarity) -> list[int]:
+    """Class order that puts similar classes together (average-linkage on ``1 - similarity``)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    distance = 1.0 - np.asarray(similarity, dtype=float)
+    distance = (distance + distance.T) / 2
+    np.fill_diagonal(distance, 0.0)
+    return leaves_list(linkage(squareform(distance.clip(min=0), checks=False), "average")).tolist()
+
+
+def similarity_heatmap(similarity, class_names, ax=None, title: str = ""):
+    """Seaborn heatmap of a class-similarity matrix, classes ordered by clustering."""
+    import seaborn as sns
+
+    order = cluster_order(similarity)
+    matrix = np.asarray(similarity)[np.ix_(order, order)]
+    names = [class_names[i] for i in order]
+    ax = ax or plt.subplots(figsize=(8, 7))[1]
+    show_names = len(names) <= 40
+    sns.heatmap(matrix, ax=ax, cmap="viridis", square=True, cbar_kws={"shrink": 0.6},
+                xticklabels=names if show_names else False, yticklabels=names if show_names else False)
+    if not show_names:
+        ax.set_yticks(np.arange(len(names))[::4] + 0.5, names[::4], fontsize=7, rotation=0)
+    ax.set_title(title)
+    return ax

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ltlib.methods.smart import (ClassStatistics, SmartTransfer, augment_features, batch_class_moments,
-                                 choose_head_classes, head_class_mask, semantic_weights, smart_seam,
-                                 transfer_covariance)
+                                 choose_head_classes, head_class_mask, normalized_transfer, semantic_weights,
+                                 smart_seam, transfer_covariance)
 from ltlib.models import build_model
 
 
@@ -107,6 +107,30 @@ def test_eq11_weights_against_an_independent_sum():
     sigma_th = torch.randn(3, 4, 4)
     expected = torch.tensor([sum(float(sigma_th[n, j, k]) for j in range(4) for k in range(4)) / 4 for n in range(3)])
     torch.testing.assert_close(semantic_weights(sigma_th), expected)
+
+
+def test_normalized_transfer_has_the_identity_norm_and_keeps_direction():
+    sigma_th = random_spd(4, 6, 2) * 1000
+    hat = normalized_transfer(sigma_th)
+    torch.testing.assert_close(torch.linalg.matrix_norm(hat), torch.full((4,), 6 ** 0.5))
+    torch.testing.assert_close(hat / hat[:, :1, :1], sigma_th / sigma_th[:, :1, :1])
+    assert semantic_weights(normalized_transfer(torch.eye(6)[None]))[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_weights_match_eq11_recomputed_from_the_statistics(normalize):
+    smart = transfer(tau=0.7, normalize=normalize)
+    labels = torch.tensor([0, 1, 2, 3, 4, 3, 4, 0])
+    features = maps_of(labels, seed=4)
+    smart.apply(features, labels, torch.ones(8, dtype=torch.bool), torch.Generator().manual_seed(9))
+    heads = choose_head_classes(labels, smart.head_classes, torch.Generator().manual_seed(9))
+    cov = smart.statistics.covariance
+    for i in (3, 4, 5, 6):  # tail samples
+        s = cov[labels[i]].T @ cov[heads[i]]
+        sigma_th = torch.softmax(0.7 * s, -1) * s
+        if normalize:
+            sigma_th = sigma_th * 2.0 / torch.linalg.matrix_norm(sigma_th)  # sqrt(C) = 2
+        assert float(smart.last_weights[i]) == pytest.approx(float(sigma_th.sum() / 4), rel=1e-4)
 
 
 def transfer(**kwargs):

@@ -54,6 +54,17 @@ def test_every_loss_and_sampler_trains_on_tiny_data(loss, sampler, mixup, drw):
     assert len(metrics["final"]["confusion"]) == 3 and len(metrics["final"]["per_class_margin"]) == 3
 
 
+@pytest.mark.parametrize("method, changes", [
+    ("smart", dict(smart_head_rule="half")),
+    ("smart", dict(smart_head_rule="half", smart_augment=False, loss="bsce", smart_covariance="head")),
+    ("smart", dict(smart_head_rule="half", smart_layer=1, smart_momentum=0.1, smart_tail_sampler="reverse")),
+    ("cmo", dict(cmo_skip_epochs=0, cmo_prob=1.0)),
+])
+def test_methods_train_on_tiny_data(method, changes):
+    output = train_stage_one(tiny_config(method=method, **changes), tiny_data(), progress=False)
+    assert all(math.isfinite(v) for v in output.metrics["history"]["loss"])
+
+
 def test_same_seed_gives_bit_identical_metrics_on_cpu():
     first = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics
     second = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics

@@ -29,6 +29,23 @@ of the tail-dominated batch; ``mu, sigma, Sigma_th`` are constants (no gradient)
 reaches the backbone through ``F``. The augmented map replaces the stage output and re-enters
 the network at the next stage. Only in training: in eval mode SMART does nothing.
 
+**Scale (``normalize``, default on; a decision the paper does not make).** Taken literally,
+Eq. 4-6 and 11 are not scale-free: ``Sigma_th`` carries the fourth power of the feature scale
+and multiplies features whose scale then grows step after step. Measured on ResNet-32 /
+CIFAR-10-LT (JPEG-q75 copy), seed 0, CPU: with the literal formulas the Eq. 11 weights are
+20-80 at the first step, 1e10 at the third, and the loss is NaN from the fourth step (lr 0.02).
+With ``normalize`` the transfer matrix is rescaled by one scalar per pair to
+``Sigma^_th = sqrt(C) * Sigma_th / ||Sigma_th||_F`` (the Frobenius norm of the identity), and
+
+* Eq. 6 uses ``Sigma^_th * s_t`` with ``s_t = sqrt(mean(sigma_t^2))``, the tail's RMS standard
+  deviation, so the augmented map keeps the tail's mean and overall scale while taking the
+  head's channel structure;
+* Eq. 11 uses ``Sigma^_th``: ``omega = 1`` when ``Sigma^_th`` is the identity (no cross-channel
+  structure) and up to ``sqrt(C)`` when the transfer is fully correlated, i.e. higher weight for
+  tail samples strongly correlated with head features, which is the paper's stated intent.
+
+``normalize=False`` gives the literal formulas.
+
 **Layers (Table 5 left).** The paper's layers 1-4 are the last four stages before pooling:
 ResNet-32: 1 = stem (16 ch, 32x32), 2 = layer1 (16 ch), 3 = layer2 (32 ch, 16x16),
 4 = layer3 (64 ch, 8x8, the pre-pool map; default, the paper's best); torchvision ResNets:
@@ -159,6 +176,12 @@ def augment_features(rows: torch.Tensor, mean_tail: torch.Tensor, var_tail: torc
     return whitened @ sigma_th + mean_tail[:, None, :]
 
 
+def normalized_transfer(sigma_th: torch.Tensor) -> torch.Tensor:
+    """``sqrt(C) * Sigma_th / ||Sigma_th||_F`` per pair ``(n, C, C)`` (the ``normalize`` decision)."""
+    norm = torch.linalg.matrix_norm(sigma_th).clamp(min=1e-12)
+    return sigma_th * (sigma_th.shape[-1] ** 0.5 / norm)[:, None, None]
+
+
 def semantic_weights(sigma_th: torch.Tensor) -> torch.Tensor:
     """Eq. 11 for augmented samples: ``(1/C) sum_jk Sigma_th[j, k]`` per pair, ``(n,)``."""
     return sigma_th.sum(dim=(-1, -2)) / sigma_th.shape[-1]
@@ -181,8 +204,8 @@ class SmartTransfer:
 
     def __init__(self, seam: str, class_counts, tau: float = 1.0, momentum: float = 0.0,
                  covariance_source: str = "both", augment: bool = True, weights: bool = True,
-                 head_rule: str = "many", candidates: torch.Tensor | None = None):
-        self.seam, self.tau, self.momentum = seam, tau, momentum
+                 head_rule: str = "many", candidates: torch.Tensor | None = None, normalize: bool = True):
+        self.seam, self.tau, self.momentum, self.normalize = seam, tau, momentum, normalize
         self.covariance_source, self.augment, self.weights = covariance_source, augment, weights
         transfer_covariance(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), tau, covariance_source)  # validate
         self.is_head = head_class_mask(class_counts, head_rule)
@@ -223,13 +246,17 @@ class SmartTransfer:
         active = augmentable & ~self.is_head[labels] & (stats.seen[heads] > 0)
         sigma_t, sigma_h = stats.covariance[labels], stats.covariance[heads]
         sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source)
+        variance = torch.diagonal(sigma_t, dim1=-2, dim2=-1)
+        mixing = sigma_th
+        if self.normalize:
+            sigma_th = normalized_transfer(sigma_th)
+            mixing = sigma_th * variance.mean(-1).sqrt()[:, None, None]
         ones = torch.ones(batch, device=features.device)
         self.last_weights = torch.where(active, semantic_weights(sigma_th), ones) if self.weights else ones
         if not self.augment:
             return features
         rows = features.reshape(batch, channels, -1).transpose(1, 2)
-        variance = torch.diagonal(sigma_t, dim1=-2, dim2=-1)
-        augmented = augment_features(rows.float(), stats.mean[labels], variance, sigma_th).to(features.dtype)
+        augmented = augment_features(rows.float(), stats.mean[labels], variance, mixing).to(features.dtype)
         augmented = augmented.transpose(1, 2).reshape(batch, channels, height, width)
         return torch.where(active[:, None, None, None], augmented, features)
 
@@ -242,7 +269,7 @@ class SmartObjective(SupervisedObjective):
         self.transfer = SmartTransfer(
             smart_seam(model, config.smart_layer), data.class_counts, config.smart_tau, config.smart_momentum,
             config.smart_covariance, config.smart_augment, config.smart_weights, config.smart_head_rule,
-            candidates).to(data.train_labels.device)
+            candidates, config.smart_normalize).to(data.train_labels.device)
         self.tail_sampler = Sampler(config.smart_tail_sampler, data.train_labels, data.num_classes)
         self.head_sampler = Sampler("instance", data.train_labels, data.num_classes)
         self.half = config.batch_size // 2

@@ -1,0 +1,78 @@
+"""Class semantics: how similar two classes are, by WordNet or by word vectors.
+
+:func:`class_similarity` gives a ``(K, K)`` matrix for class names from a source:
+
+* ``wordnet`` (Lin similarity, SMART §3.2), ``wordnet-path``, ``wordnet-wup``;
+* ``word2vec`` (the paper's Google-News vectors, online), ``glove`` and ``gloss-word2vec``
+  (offline stand-ins; see :mod:`ltlib.semantics.vectors`).
+
+Matrices are cached as ``.npy`` under ``$LTLIB_CACHE/semantics/``. :func:`top_k_similar` turns a
+matrix into each class's k most similar head classes (SMART's offline head choice).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ltlib.semantics.synsets import CIFAR10_CLASSES, CIFAR100_CLASSES, PAPER_TRAIN_NEIGHBOURS, synset_name
+from ltlib.semantics.vectors import VECTOR_SOURCES, cosine_similarity_matrix, load_vectors
+from ltlib.semantics.wordnet import DEFAULT_IC, ensure_wordnet, wordnet_similarity_matrix
+
+SOURCES = ("wordnet", "wordnet-path", "wordnet-wup") + VECTOR_SOURCES
+
+__all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHBOURS", "class_similarity",
+           "top_k_similar", "ensure_wordnet", "synset_name"]
+
+
+def _cache_path(class_names, source: str, ic_file: str) -> Path:
+    cache = os.environ.get("LTLIB_CACHE")
+    root = (Path(cache) if cache else Path.home() / ".cache" / "ltlib") / "semantics"
+    key = hashlib.sha256("|".join([source, ic_file, *class_names]).encode()).hexdigest()[:12]
+    return root / f"{source}-{key}.npy"
+
+
+def class_similarity(class_names, source: str = "wordnet", ic_file: str = DEFAULT_IC, cache: bool = True) -> np.ndarray:
+    """``(K, K)`` similarity between ``class_names`` from ``source`` (see the module docstring)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown similarity source {source!r}; allowed: {', '.join(SOURCES)}")
+    class_names = list(class_names)
+    path = _cache_path(class_names, source, ic_file)
+    if cache and path.is_file():
+        return np.load(path)
+    if source.startswith("wordnet"):
+        measure = {"wordnet": "lin", "wordnet-path": "path", "wordnet-wup": "wup"}[source]
+        matrix = wordnet_similarity_matrix(class_names, measure, ic_file)
+    else:
+        matrix = cosine_similarity_matrix(class_names, load_vectors(source))
+    if cache:
+        import io
+
+        from ltlib.results import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.save(buffer, matrix)
+        atomic_write_bytes(path, buffer.getvalue())
+    return matrix
+
+
+def top_k_similar(similarity, head_classes, k: int = 5) -> np.ndarray:
+    """``(K, k)``: for every class, the ``k`` head classes most similar to it, most similar first.
+
+    A class is never its own neighbour; only classes in ``head_classes`` are returned (ties
+    broken by the lower class index). ``k`` larger than the available head classes is an error.
+    """
+    similarity = np.asarray(similarity, dtype=float)
+    heads = np.asarray(sorted(set(int(c) for c in head_classes)))
+    if k < 1 or k > len(heads):
+        raise ValueError(f"k={k} is not allowed; must be in 1..{len(heads)} (head classes available)")
+    result = np.empty((len(similarity), k), dtype=np.int64)
+    for cls in range(len(similarity)):
+        candidates = heads[heads != cls]
+        if len(candidates) < k:
+            raise ValueError(f"k={k} is not allowed: class {cls} has only {len(candidates)} other head classes")
+        order = np.lexsort((candidates, -similarity[cls, candidates]))
+        result[cls] = candidates[order[:k]]
+    return result
