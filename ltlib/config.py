@@ -100,15 +100,107 @@ class RunConfig:
             raise ValueError(f"unknown RunConfig fields {unknown}; allowed: {', '.join(sorted(known))}")
         return cls(**values)
 
-    def hash(self) -> str:
-        """12 hex digits of the sha256 of the config (device excluded: it does not change the maths)."""
-        values = self.to_dict()
+    def identity(self) -> dict:
+        """What names the run: every field but the device and the parameters of unused methods."""
+        values = json.loads(json.dumps(self.to_dict()))
         values.pop("device")
         for prefix in ("smart_", "cmo_"):  # parameters of methods not in use change nothing
             if self.method != prefix[:-1]:
                 values = {k: v for k, v in values.items() if not k.startswith(prefix)}
-        text = json.dumps(values, sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return values
+
+    def hash(self) -> str:
+        """12 hex digits of the sha256 of :meth:`identity` (the device does not change the maths)."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class StageTwoConfig:
+    """Stage II (decoupled classifier re-training, cRT / DR) with H2T fusion, on a stage-I run.
+
+    Defaults are H2T's CIFAR settings: 10 epochs, cosine decay from 0.02, class-balanced fused
+    branch, instance-sampled fusing branch, ``p = 0`` (plain cRT; H2T uses 0.25), backbone
+    BatchNorm left in train mode as in the official code. ``weight_decay`` 0 means H2T's choice:
+    5e-4 for imbalance factor 100, 2e-4 otherwise.
+    """
+
+    stage1: RunConfig = field(default_factory=lambda: RunConfig(),
+                              metadata={"help": "the stage-I run whose backbone is kept frozen", "cli": False})
+    h2t_p: float = _field(0.0, "H2T fusion ratio p in [0, 1] (0 = plain cRT)")
+    h2t_fusing_sampler: str = _field("instance", f"H2T fusing-branch sampler: {', '.join(SAMPLERS)}")
+    h2t_selection: str = _field("random", "H2T channel selection: random, first, middle, last")
+    h2t_seam: str = _field("prepool", "seam where maps are fused: prepool or a model seam name")
+    bn_train: bool = _field(True, "keep the backbone's BatchNorm in train mode (running stats update)")
+    augment: bool = _field(True, "crop/flip augmentation of both branches")
+    epochs: int = _field(10, "stage-II epochs")
+    batch_size: int = _field(128, "batch size of each branch")
+    lr: float = _field(0.02, "peak learning rate")
+    lr_schedule: str = _field("cosine", f"schedule: {', '.join(LR_SCHEDULES)}")
+    warmup_epochs: int = _field(0, "linear warm-up epochs")
+    milestones: tuple[int, ...] = _field((), "multistep milestones")
+    gamma: float = _field(0.1, "multistep factor")
+    momentum: float = _field(0.9, "SGD momentum")
+    weight_decay: float = _field(0.0, "weight decay (0 = H2T's: 5e-4 at IF 100, else 2e-4)")
+    sampler: str = _field("balanced", "fused-branch sampler (H2T: balanced)")
+    loss: str = _field("ce", f"stage-II loss: {', '.join(LOSSES)}")
+    seed: int = _field(0, "seed of sampling, fusion and augmentation")
+    device: str = _field("auto", f"device: {', '.join(DEVICES)}")
+    # fixed for stage II; present so stage II reuses the stage-I objective machinery
+    drw_epoch: int = field(default=0, metadata={"help": "unused in stage II", "cli": False})
+    mixup_alpha: float = field(default=0.0, metadata={"help": "unused in stage II", "cli": False})
+
+    def __post_init__(self):
+        if isinstance(self.stage1, dict):
+            object.__setattr__(self, "stage1", RunConfig.from_dict(self.stage1))
+        if isinstance(self.milestones, list):
+            object.__setattr__(self, "milestones", tuple(self.milestones))
+        for name in ("h2t_p", "lr", "gamma", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
+        validate_stage_two(self)
+
+    @property
+    def model(self) -> str:
+        return self.stage1.model
+
+    @property
+    def effective_weight_decay(self) -> float:
+        if self.weight_decay > 0:
+            return self.weight_decay
+        return 5e-4 if self.stage1.imbalance_factor == 100 else 2e-4
+
+    def replace(self, **changes) -> "StageTwoConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict:
+        values = {k: v for k, v in json.loads(json.dumps(self.to_dict())).items() if k != "device"}
+        values["stage1"] = self.stage1.identity()
+        return values
+
+    def hash(self) -> str:
+        """``s2-`` + 12 hex digits of the sha256 of :meth:`identity` (which holds stage I's)."""
+        return "s2-" + hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def validate_stage_two(c: StageTwoConfig) -> None:
+    _require(isinstance(c.h2t_p, float) and 0 <= c.h2t_p <= 1, "h2t_p", c.h2t_p, "must be in [0, 1]")
+    _require(c.h2t_fusing_sampler in SAMPLERS, "h2t_fusing_sampler", c.h2t_fusing_sampler,
+             f"allowed: {', '.join(SAMPLERS)}")
+    _require(c.h2t_selection in ("random", "first", "middle", "last"), "h2t_selection", c.h2t_selection,
+             "allowed: random, first, middle, last")
+    _require(c.sampler in SAMPLERS, "sampler", c.sampler, f"allowed: {', '.join(SAMPLERS)}")
+    _require(c.loss in LOSSES, "loss", c.loss, f"allowed: {', '.join(LOSSES)}")
+    _require(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "must be an integer >= 1")
+    _require(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size, "must be >= 1")
+    _require(c.lr > 0 and math.isfinite(c.lr), "lr", c.lr, "must be a finite number > 0")
+    _require(c.weight_decay >= 0, "weight_decay", c.weight_decay, "must be >= 0")
+    _require(c.lr_schedule in LR_SCHEDULES, "lr_schedule", c.lr_schedule, f"allowed: {', '.join(LR_SCHEDULES)}")
+    _require(0 <= c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs, f"must be in 0..{c.epochs - 1}")
+    _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
 
 
 def _require(condition: bool, name: str, value, allowed: str) -> None:
@@ -172,6 +264,16 @@ PROFILE_SETTINGS = {
     "quick": dict(epochs=5, warmup_epochs=1, milestones=(4,), test_per_class=200, device="cpu"),
     "paper": dict(epochs=200, warmup_epochs=5, milestones=(160, 180), test_per_class=0, device="auto"),
 }
+
+
+STAGE_TWO_PROFILE_SETTINGS = {"quick": dict(epochs=2, device="cpu"), "paper": dict(epochs=10, device="auto")}
+
+
+def stage_two_profile(name: str, stage1: RunConfig, **overrides) -> StageTwoConfig:
+    """Stage II of ``profile`` size on top of ``stage1`` (quick: 2 epochs on CPU; paper: 10)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+    return StageTwoConfig(stage1=stage1, **{**STAGE_TWO_PROFILE_SETTINGS[name], **overrides})
 
 
 def profile(name: str, **overrides) -> RunConfig:

@@ -104,3 +104,9 @@ def evaluate(model: SeamNet, images: torch.Tensor, labels: torch.Tensor, splits:
         metrics["confusion"] = confusion_matrix(predictions.numpy(), labels.numpy(), num_classes).tolist()
         metrics["per_class_margin"] = per_class_margins(features, labels, model.classifier, num_classes).tolist()
     return metrics
+
+
+def prediction_frequency(confusion, classes) -> np.ndarray:
+    """H2T Fig. 3: the share (%) of the test samples of ``classes`` predicted as each label, ``(C,)``."""
+    rows = np.asarray(confusion, dtype=float)[list(classes)]
+    return 100 * rows.sum(0) / max(rows.sum(), 1)

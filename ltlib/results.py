@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ltlib import __version__
-from ltlib.config import RunConfig
+from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.models import SeamNet, build_model
 
@@ -71,8 +71,8 @@ class Result:
     folder: Path
 
     def load_model(self, device="cpu") -> SeamNet:
-        model = build_model(self.config.model, len(self.metrics["class_counts"]),
-                            normed_classifier=self.config.loss == "ldam")
+        stage1 = self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
+        model = build_model(stage1.model, len(self.metrics["class_counts"]), normed_classifier=stage1.loss == "ldam")
         model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
         return model.to(device).eval()
 
@@ -97,17 +97,11 @@ def load_result(config: RunConfig, root: Path | None = None) -> Result | None:
         metrics = json.loads((folder / "metrics.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if stored.get("ltlib_version") != __version__ or stored.get("config") != _comparable(config):
+    if stored.get("ltlib_version") != __version__ or stored.get("config") != config.identity():
         return None
     if not (folder / "model.pt").is_file():
         return None
     return Result(config, metrics, folder)
-
-
-def _comparable(config: RunConfig) -> dict:
-    values = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
-    values.pop("device")
-    return values
 
 
 def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
@@ -118,7 +112,7 @@ def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | N
     atomic_write_json(folder / "metrics.json", metrics)
     # config.json last: its presence marks a complete entry
     atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
-                                               "config": _comparable(config), "device": config.device})
+                                               "config": config.identity(), "device": config.device})
     return Result(config, metrics, folder)
 
 

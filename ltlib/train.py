@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ltlib.config import RunConfig
+from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData
 from ltlib.evaluate import evaluate, predict, top1
 from ltlib.methods.base import SupervisedObjective
 from ltlib.methods.cmo import CmoObjective
+from ltlib.methods.h2t import StageTwoObjective
 from ltlib.methods.smart import SmartObjective
 from ltlib.models import SeamNet, build_model
 
@@ -166,5 +167,39 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
     started = time.perf_counter()
     model.train()
     history = fit(model, model.parameters(), objective, config.epochs, lr_at, config.momentum,
-                  config.weight_decay, test_top1, description=f"{config.loss} {config.hash()}", progress=progress)
+                  config.weight_decay, test_top1, description=f"{config.method}/{config.loss} {config.hash()}", progress=progress)
+    return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
+
+
+def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True) -> TrainOutput:
+    """Decoupled classifier re-training (cRT) with H2T fusion on a trained stage-I ``model``.
+
+    Only the classifier learns (initialised from stage I's); every backbone parameter is frozen.
+    With ``bn_train`` (H2T's official behaviour) the backbone runs in train mode, so its BatchNorm
+    normalises with batch statistics and its running statistics keep updating on the
+    class-balanced (and fusing) batches; without it the backbone is in eval mode and unchanged.
+    """
+    device = resolve_device(config.device)
+    data = data.to(device)
+    generator = seeded_generator(config.seed, device)
+    model = model.to(device)
+    for parameter in model.backbone_parameters():
+        parameter.requires_grad_(False)
+    model.train(config.bn_train)
+    model.classifier.train()
+    seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
+    objective = StageTwoObjective(config, data, model, generator, seam)
+
+    def lr_at(epoch):
+        return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,
+                             config.milestones, config.gamma)
+
+    def test_top1():
+        logits, _ = predict(model, data.test_images)
+        return top1(logits, data.test_labels.cpu())
+
+    started = time.perf_counter()
+    history = fit(model, model.classifier.parameters(), objective, config.epochs, lr_at, config.momentum,
+                  config.effective_weight_decay, test_top1, description=f"stage II p={config.h2t_p} {config.hash()}",
+                  progress=progress)
     return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))

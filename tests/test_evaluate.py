@@ -47,3 +47,10 @@ def test_cosine_classifier_margins_use_normalised_features():
     features = torch.tensor([[10.0, 0.0]])
     expected = (1.0 - 0.0) / math.sqrt(2.0)  # unit vectors (1,0) and (0,1)
     torch.testing.assert_close(sample_margins(features, torch.tensor([0]), classifier), torch.tensor([expected]))
+
+
+def test_prediction_frequency_of_tail_samples():
+    from ltlib.evaluate import prediction_frequency
+
+    confusion = np.array([[5, 0, 0], [1, 3, 0], [2, 1, 1]])
+    np.testing.assert_allclose(prediction_frequency(confusion, [1, 2]), [37.5, 50.0, 12.5])

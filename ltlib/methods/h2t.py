@@ -1,0 +1,103 @@
+"""H2T: feature fusion from head to tail (AAAI 2024, §3.3, Eq. 1-2, Algorithm 1), in stage II.
+
+Stage II re-trains only the classifier of a stage-I model (decoupling, cRT; Kang et al. 2020).
+Each step draws two batches:
+
+* the **fused** branch: a class-balanced batch ``(x^B, y^B)`` (Eq. 2, ``p_i^B = 1/C``); its labels
+  are the targets (no label mixing);
+* the **fusing** branch: a batch from the ``fusing_sampler``: ``instance`` (IS, default, Eq. 2
+  ``p_i^I = n_i / N``), ``balanced`` (CS) or ``reverse`` (RS) — Table 5.
+
+Both pass the frozen backbone up to a seam (default: the last map before pooling). Eq. 1 then
+replaces ``int(p * d)`` of the fused map's ``d`` channels with the fusing map's channels (H2T's
+official code, Listing 1: ``x1[:, index] = x2[:, index]`` with ``int(rho * d)`` channels; the
+paper's text says ``[d * p]`` with rounding and draws the masks the other way round — we follow
+the code). The channel set is drawn once per batch; ``selection`` picks it (Table 7):
+
+* ``random``: a uniformly random set of ``k = int(p * d)`` channels (default);
+* ``first``: channels ``0 .. k-1``; ``middle``: ``(d-k)//2 .. (d-k)//2 + k - 1``; ``last``: ``d-k .. d-1``.
+
+``p = 0`` is plain cRT (DR); ``p = 1`` replaces every channel.
+"""
+from __future__ import annotations
+
+import torch
+
+from ltlib.data import Sampler
+from ltlib.data.augment import normalize
+from ltlib.methods.base import SupervisedObjective
+
+SELECTIONS = ("random", "first", "middle", "last")
+
+
+def fused_channel_count(p: float, channels: int) -> int:
+    if not 0 <= p <= 1:
+        raise ValueError(f"h2t_p={p!r} is not allowed; must be in [0, 1]")
+    return int(p * channels)
+
+
+def fusion_channels(p: float, channels: int, selection: str, generator: torch.Generator) -> torch.Tensor:
+    """Indices of the ``int(p * channels)`` channels to take from the fusing branch."""
+    count = fused_channel_count(p, channels)
+    if selection == "random":
+        return torch.randperm(channels, generator=generator, device=generator.device)[:count]
+    starts = {"first": 0, "middle": (channels - count) // 2, "last": channels - count}
+    if selection not in starts:
+        raise ValueError(f"h2t_selection={selection!r} is not allowed; allowed: {', '.join(SELECTIONS)}")
+    return torch.arange(starts[selection], starts[selection] + count, device=generator.device)
+
+
+def fuse(fused: torch.Tensor, fusing: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: ``fused`` ``(B, d, H, W)`` with ``channels`` replaced by ``fusing``'s (a new tensor)."""
+    if fused.shape != fusing.shape:
+        raise ValueError(f"fused {tuple(fused.shape)} and fusing {tuple(fusing.shape)} maps differ in shape")
+    mask = torch.zeros(fused.shape[1], dtype=torch.bool, device=fused.device)
+    mask[channels.to(fused.device)] = True
+    return torch.where(mask.view(1, -1, *([1] * (fused.dim() - 2))), fusing, fused)
+
+
+class StageTwoObjective(SupervisedObjective):
+    """cRT (``p = 0``) and H2T: frozen backbone to ``seam``, fusion, then the trainable rest."""
+
+    def __init__(self, config, data, model, generator, seam: str):
+        super().__init__(config, data, model, generator)  # self.sampler: the fused branch's sampler
+        self.seam = seam
+        self.fusing_sampler = Sampler(config.h2t_fusing_sampler, data.train_labels, data.num_classes)
+        self.fusing = None
+        self.last_targets = None
+        self.feature_bank = None  # seam maps of every training image, when they cannot change
+
+    def start_epoch(self, epoch: int) -> int:
+        steps = super().start_epoch(epoch)
+        self.fusing = self.fusing_sampler.epoch_batches(self.config.batch_size, self.generator)
+        return steps
+
+    def backbone_map(self, indices: torch.Tensor) -> torch.Tensor:
+        """The frozen backbone's map at the seam for (augmented) training images ``indices``.
+
+        Without augmentation and with the backbone's BatchNorm in eval mode the maps never change,
+        so they are computed once for the whole training set and indexed afterwards.
+        """
+        if self.config.augment:
+            inputs, _ = self.augmented_batch(indices)
+            with torch.no_grad():
+                return self.model.forward_to(inputs, self.seam)
+        if self.config.bn_train:
+            with torch.no_grad():
+                return self.model.forward_to(normalize(self.data.train_images[indices]), self.seam)
+        if self.feature_bank is None:
+            with torch.no_grad():
+                self.feature_bank = torch.cat([self.model.forward_to(normalize(chunk), self.seam)
+                                               for chunk in self.data.train_images.split(512)])
+        return self.feature_bank[indices]
+
+    def loss(self, step: int, epoch: int) -> torch.Tensor:
+        indices = self.batches[step]
+        targets = self.data.train_labels[indices]  # the fused (balanced) branch's labels
+        features = self.backbone_map(indices)
+        if self.config.h2t_p > 0:
+            channels = fusion_channels(self.config.h2t_p, features.shape[1], self.config.h2t_selection,
+                                       self.generator)
+            features = fuse(features, self.backbone_map(self.fusing[step]), channels)
+        self.last_targets = targets
+        return self.weighted_loss(self.model.forward_from(features, self.seam), targets, epoch)

@@ -1,0 +1,99 @@
+"""H2T fusion (Eq. 1), channel selection (Table 7) and stage II's freezing guarantees."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ltlib.config import RunConfig, StageTwoConfig
+from ltlib.methods.h2t import StageTwoObjective, fuse, fusion_channels
+from ltlib.train import seeded_generator, train_stage_one, train_stage_two
+from test_train import tiny_config, tiny_data
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.25, 0.5, 0.99, 1.0])
+def test_exactly_int_p_d_channels_come_from_the_fusing_branch(p):
+    fused, fusing = torch.randn(4, 64, 3, 3), torch.randn(4, 64, 3, 3)
+    channels = fusion_channels(p, 64, "random", torch.Generator().manual_seed(0))
+    out = fuse(fused, fusing, channels)
+    changed = [c for c in range(64) if not torch.equal(out[:, c], fused[:, c])]
+    assert len(changed) == int(p * 64) == len(channels)
+    for c in range(64):
+        assert torch.equal(out[:, c], fusing[:, c] if c in changed else fused[:, c])
+    if p == 0:
+        assert torch.equal(out, fused)
+    if p == 1:
+        assert torch.equal(out, fusing)
+
+
+@pytest.mark.parametrize("selection, expected", [("first", [0, 1, 2]), ("middle", [3, 4, 5]), ("last", [7, 8, 9])])
+def test_sequential_selections_pick_the_documented_channels(selection, expected):
+    channels = fusion_channels(0.3, 10, selection, torch.Generator())
+    assert channels.tolist() == expected
+
+
+def test_random_selection_differs_between_batches_and_bad_values_are_named():
+    generator = torch.Generator().manual_seed(0)
+    draws = {tuple(sorted(fusion_channels(0.25, 64, "random", generator).tolist())) for _ in range(5)}
+    assert len(draws) == 5
+    with pytest.raises(ValueError, match="h2t_p=1.5"):
+        fusion_channels(1.5, 64, "random", generator)
+    with pytest.raises(ValueError, match="h2t_selection='odd'"):
+        fusion_channels(0.5, 64, "odd", generator)
+    with pytest.raises(ValueError, match="h2t_p=-0.1 is not allowed"):
+        StageTwoConfig(h2t_p=-0.1)
+
+
+def stage_one_model():
+    return train_stage_one(tiny_config(epochs=2), tiny_data(), progress=False).model
+
+
+def test_targets_are_the_fused_branch_labels():
+    data = tiny_data()
+    config = StageTwoConfig(stage1=tiny_config(), h2t_p=0.5, batch_size=8, device="cpu", epochs=1)
+    model = stage_one_model()
+    objective = StageTwoObjective(config, data, model, seeded_generator(0, torch.device("cpu")), "layer3")
+    objective.start_epoch(0)
+    objective.loss(0, 0)
+    assert torch.equal(objective.last_targets, data.train_labels[objective.batches[0]])
+    assert not torch.equal(objective.batches[0], objective.fusing[0])
+
+
+@pytest.mark.parametrize("bn_train", [True, False])
+def test_stage_two_changes_only_the_classifier(bn_train):
+    model = stage_one_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = StageTwoConfig(stage1=tiny_config(), h2t_p=0.25, batch_size=8, device="cpu", epochs=2, bn_train=bn_train)
+    output = train_stage_two(config, tiny_data(), model, progress=False)
+    after = output.model.state_dict()
+    parameters = {name for name, _ in output.model.named_parameters()}
+    for name, value in after.items():
+        if name.startswith("classifier."):
+            assert not torch.equal(value, before[name]), f"{name} did not train"
+        elif name in parameters:
+            assert torch.equal(value, before[name]), f"backbone parameter {name} changed"
+        elif "running" in name or "num_batches" in name:
+            assert torch.equal(value, before[name]) != bn_train, f"{name}: bn_train={bn_train}"
+    assert all(math.isfinite(v) for v in output.metrics["history"]["loss"])
+
+
+def test_feature_bank_is_used_when_maps_cannot_change():
+    model = stage_one_model()
+    config = StageTwoConfig(stage1=tiny_config(), h2t_p=0.25, batch_size=8, device="cpu", epochs=1,
+                            bn_train=False, augment=False)
+    data = tiny_data()
+    objective = StageTwoObjective(config, data, model.eval(), seeded_generator(0, torch.device("cpu")), "layer3")
+    indices = torch.tensor([0, 5, 7])
+    first = objective.backbone_map(indices)
+    assert objective.feature_bank is not None and objective.feature_bank.shape[0] == data.train_labels.numel()
+    torch.testing.assert_close(first, objective.backbone_map(indices))
+
+
+def test_stage_two_config_hash_names_its_stage_one():
+    a = StageTwoConfig(stage1=RunConfig(seed=0), h2t_p=0.25)
+    b = StageTwoConfig(stage1=RunConfig(seed=1), h2t_p=0.25)
+    assert a.hash() != b.hash() and a.hash().startswith("s2-")
+    assert a.identity()["stage1"] == RunConfig(seed=0).identity()
+    assert StageTwoConfig(stage1=RunConfig(imbalance_factor=100)).effective_weight_decay == 5e-4
+    assert StageTwoConfig(stage1=RunConfig(imbalance_factor=50)).effective_weight_decay == 2e-4
