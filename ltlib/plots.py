@@ -126,3 +126,77 @@ def similarity_heatmap(similarity, class_names, ax=None, title: str = ""):
         ax.set_yticks(np.arange(len(names))[::4] + 0.5, names[::4], fontsize=7, rotation=0)
     ax.set_title(title)
     return ax
+
+
+def confusion_block(confusion, classes, class_names, ax=None, title: str = ""):
+    """Row-normalised confusion (%) restricted to ``classes`` (SMART Fig. 3: a tail class first,
+    then its most similar head classes); rows are true classes, columns predictions."""
+    import seaborn as sns
+
+    matrix = np.asarray(confusion, dtype=float)
+    block = matrix[np.ix_(classes, classes)] / np.maximum(matrix[classes].sum(1, keepdims=True), 1) * 100
+    names = [class_names[c] for c in classes]
+    ax = ax or plt.subplots(figsize=(6, 5))[1]
+    sns.heatmap(block, ax=ax, annot=len(classes) <= 11, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
+                xticklabels=names, yticklabels=names, cbar_kws={"label": "% of the true class"})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return ax
+
+
+def grouped_bars(values: dict, labels, ax=None, ylabel: str = ""):
+    """Bars of several series ``{name: (K,)}`` side by side over ``labels``."""
+    ax = ax or plt.subplots(figsize=(8, 3))[1]
+    width = 0.8 / len(values)
+    for offset, (name, series) in enumerate(values.items()):
+        ax.bar(np.arange(len(labels)) + (offset - (len(values) - 1) / 2) * width, series, width, label=name)
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax
+
+
+def decision_regions(embedding, labels, predictions, ax=None, title: str = "", class_names=None,
+                     classes=None):
+    """2-D embedding coloured by true label over the regions of a model's predictions (kNN)."""
+    from matplotlib.colors import ListedColormap
+    from sklearn.inspection import DecisionBoundaryDisplay
+
+    from ltlib.embedding import region_classifier
+
+    embedding, labels, predictions = map(np.asarray, (embedding, labels, predictions))
+    if classes is not None:
+        keep = np.isin(labels, classes)
+        embedding, labels, predictions = embedding[keep], labels[keep], predictions[keep]
+    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    palette = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+    count = int(max(labels.max(), predictions.max())) + 1
+    colours = ListedColormap([palette(i % palette.N) for i in range(count)])
+    DecisionBoundaryDisplay.from_estimator(region_classifier(embedding, predictions), embedding, ax=ax,
+                                           response_method="predict", cmap=colours, alpha=0.25,
+                                           grid_resolution=200, plot_method="pcolormesh", vmin=0, vmax=count - 1,
+                                           shading="auto")
+    ax.scatter(embedding[:, 0], embedding[:, 1], c=labels, cmap=colours, vmin=0, vmax=count - 1, s=4)
+    if class_names is not None and classes is not None:
+        from matplotlib.lines import Line2D
+
+        ax.legend(handles=[Line2D([], [], marker="o", ls="", color=colours(c), label=class_names[c]) for c in classes],
+                  loc="best", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    return ax
+
+
+def sweep_plot(x, series: dict, ax=None, xlabel: str = "", ylabel: str = "top-1 (%)", log_x: bool = False):
+    """Lines ``{name: (len(x),)}`` over a swept hyper-parameter (tau, p)."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for name, values in series.items():
+        ax.plot(x, values, marker="o", label=name)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return ax

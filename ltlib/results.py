@@ -76,6 +76,15 @@ class Result:
         model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
         return model.to(device).eval()
 
+    def test_outputs(self, device="cpu"):
+        """Logits ``(N, C)``, pooled features ``(N, D)`` and labels ``(N,)`` on this run's test set."""
+        from ltlib.evaluate import predict
+
+        stage1 = self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
+        data = data_for(stage1)
+        logits, features = predict(self.load_model(device), data.test_images)
+        return logits, features, data.test_labels
+
     def provenance(self) -> dict:
         """What a figure built from this run must say about it."""
         return {"config_hash": self.config.hash(), "data_source": self.metrics["data_source"],

@@ -101,3 +101,39 @@ class StageTwoObjective(SupervisedObjective):
             features = fuse(features, self.backbone_map(self.fusing[step]), channels)
         self.last_targets = targets
         return self.weighted_loss(self.model.forward_from(features, self.seam), targets, epoch)
+
+
+@torch.no_grad()
+def fused_pooled_features(model, data, config, batches: int, generator: torch.Generator):
+    """H2T Fig. 5 / 11 data: pooled features of ``batches`` class-balanced training batches after
+    fusion with ``config.h2t_p`` (no augmentation, backbone in eval mode), their labels and the
+    classifier's predictions. ``(N, D)``, ``(N,)``, ``(N,)`` on the CPU."""
+    model.eval()
+    seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
+    fused_sampler = Sampler(config.sampler, data.train_labels, data.num_classes)
+    fusing_sampler = Sampler(config.h2t_fusing_sampler, data.train_labels, data.num_classes)
+    fused_idx = fused_sampler.epoch_batches(config.batch_size, generator)[:batches]
+    fusing_idx = fusing_sampler.epoch_batches(config.batch_size, generator)[:batches]
+    features, labels = [], []
+    for a, b in zip(fused_idx, fusing_idx):
+        maps = model.forward_to(normalize(data.train_images[a]), seam)
+        if config.h2t_p > 0:
+            other = model.forward_to(normalize(data.train_images[b]), seam)
+            maps = fuse(maps, other, fusion_channels(config.h2t_p, maps.shape[1], config.h2t_selection, generator))
+        features.append(_pooled(model, maps, seam))
+        labels.append(data.train_labels[a])
+    features = torch.cat(features).float().cpu()
+    predictions = model.classifier(features.to(next(model.parameters()).device)).argmax(1).cpu()
+    return features, torch.cat(labels).cpu(), predictions
+
+
+def _pooled(model, maps, seam):
+    captured = {}
+
+    def grab(name, h):
+        if name == "pooled":
+            captured["pooled"] = h
+        return h
+
+    model.forward_from(maps, seam, hook=grab)
+    return captured["pooled"]

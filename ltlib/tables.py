@@ -1,0 +1,115 @@
+"""The papers' tables as data: reference rows (labelled as the paper's) and the configs of our rows.
+
+Each table is a list of rows ``(label, paper value or None, config or None)``. :func:`table_frame`
+runs (or loads) our configs and returns a pandas DataFrame with the paper's number beside ours.
+Paper numbers are copied from the papers' text (top-1 %, best epoch, official CIFAR); ours are
+final-epoch and best-epoch top-1 on the data named in the ``data`` column.
+"""
+from __future__ import annotations
+
+from ltlib.config import RunConfig, profile, stage_two_profile
+
+#: SMART Table 1, CIFAR-10-LT columns (IF 100, IF 50): the paper's numbers
+SMART_TABLE1_CIFAR10 = {"CE": (None, None), "BSCE": (None, None), "LDAM+DRW": (77.0, 79.3), "Logit Adj.": (77.7, None),
+                        "CE+CMO": (None, None), "SMART": (84.0, 87.2), "BSCE+SMART": (84.5, 87.9)}
+#: SMART Table 4 (CIFAR-100-LT, IF 100): (Minority Aug., W, CE, BSCE) -> accuracy; the text gives
+#: 38.62 (CE), 52.12 (aug + CE), 54.81 (aug + BSCE), 55.42 (aug + W + CE), 56.13 (aug + W + BSCE)
+SMART_TABLE4 = {("CE",): 38.62, ("aug", "CE"): 52.12, ("aug", "BSCE"): 54.81, ("aug", "W", "CE"): 55.42,
+                ("aug", "W", "BSCE"): 56.13}
+#: SMART Table 5 (CIFAR-100-LT, IF 100): layer -> accuracy, EMA momentum -> accuracy
+SMART_TABLE5_LAYER = {1: 48.57, 2: 51.72, 3: 52.98, 4: 55.42}
+SMART_TABLE5_MOMENTUM = {0.01: 36.21, 0.05: 35.32, 0.10: 35.62, 0.0: 55.42}  # 0.0 = dynamic
+#: H2T Table 6 (CIFAR-10-LT; IF 200, 100, 50)
+H2T_TABLE6 = {"CE": (67.24, 70.70, 74.81), "LDAM-DRW": (73.52, 77.03, 81.03), "DR": (73.06, 79.15, 84.21),
+              "DR+H2T": (78.59, 82.87, 86.35)}
+#: H2T Table 5 (CIFAR-100-LT IF 100): fusing sampler -> (head, med, tail, all)
+H2T_TABLE5 = {"DR (no H2T)": (63.67, 46.63, 22.21, 45.68), "reverse": (63.56, 48.60, 24.07, 46.87),
+              "balanced": (62.72, 49.14, 25.93, 47.30), "instance": (62.00, 50.17, 27.07, 47.73)}
+#: H2T Table 7 (CIFAR-100-LT IF 100, p = 0.3): selection -> accuracy (random: mean of its 5 seeds)
+H2T_TABLE7 = {"first": 47.22, "middle": 47.23, "last": 47.41, "random": round((47.73 + 47.75 + 47.80 + 47.71 + 47.66) / 5, 2)}
+
+
+def paper_column(imbalance_factor: float, columns=(100, 50)):
+    return list(columns).index(int(imbalance_factor)) if int(imbalance_factor) in columns else None
+
+
+def smart_table1_rows(profile_name: str, **common):
+    """SMART Table 1 on our data: baselines and SMART variants (CIFAR-10-LT columns of the paper)."""
+    base = profile(profile_name, **common)
+    drw = 160 if profile_name == "paper" else base.epochs - 1
+    configs = {"CE": base, "BSCE": base.replace(loss="bsce"), "LDAM+DRW": base.replace(loss="ldam", drw_epoch=drw),
+               "Logit Adj.": base.replace(loss="la"),
+               "CE+CMO": base.replace(method="cmo", cmo_skip_epochs=3 if profile_name == "paper" else 0),
+               "SMART": base.replace(method="smart"), "BSCE+SMART": base.replace(method="smart", loss="bsce")}
+    column = paper_column(base.imbalance_factor)
+    return [(label, None if column is None else SMART_TABLE1_CIFAR10[label][column], config)
+            for label, config in configs.items()]
+
+
+def smart_table4_rows(profile_name: str, **common):
+    base = profile(profile_name, **common)
+    rows = []
+    for key, value in SMART_TABLE4.items():
+        config = base.replace(loss="bsce" if "BSCE" in key else "ce")
+        if "aug" in key or "W" in key:
+            config = config.replace(method="smart", smart_augment="aug" in key, smart_weights="W" in key)
+        rows.append((" + ".join(k.replace("aug", "Minority Aug.") for k in key), value, config))
+    return rows
+
+
+def smart_table5_rows(profile_name: str, **common):
+    base = profile(profile_name, method="smart", **common)
+    rows = [(f"layer {layer}", value, base.replace(smart_layer=layer)) for layer, value in SMART_TABLE5_LAYER.items()]
+    rows += [(f"momentum {'dynamic' if m == 0 else m}", value, base.replace(smart_momentum=m))
+             for m, value in SMART_TABLE5_MOMENTUM.items()]
+    return rows
+
+
+def h2t_stage_one(profile_name: str, **common) -> RunConfig:
+    """H2T's stage I: CE with mixup (alpha = 1) on every batch."""
+    return profile(profile_name, mixup_alpha=1.0, **common)
+
+
+def h2t_table6_rows(profile_name: str, **common):
+    stage1 = h2t_stage_one(profile_name, **common)
+    column = [200, 100, 50].index(int(stage1.imbalance_factor)) if int(stage1.imbalance_factor) in (200, 100, 50) else None
+    ref = lambda label: None if column is None else H2T_TABLE6[label][column]  # noqa: E731
+    drw = 160 if profile_name == "paper" else stage1.epochs - 1
+    plain = profile(profile_name, **common)
+    return [("CE", ref("CE"), plain), ("LDAM-DRW", ref("LDAM-DRW"), plain.replace(loss="ldam", drw_epoch=drw)),
+            ("DR", ref("DR"), stage_two_profile(profile_name, stage1, seed=stage1.seed)),
+            ("DR+H2T", ref("DR+H2T"), stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.25))]
+
+
+def h2t_table5_rows(profile_name: str, **common):
+    stage1 = h2t_stage_one(profile_name, **common)
+    rows = [("DR (no H2T)", H2T_TABLE5["DR (no H2T)"][3], stage_two_profile(profile_name, stage1, seed=stage1.seed))]
+    rows += [(f"BS+{s[0].upper()}S ({s})", H2T_TABLE5[s][3],
+              stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.25, h2t_fusing_sampler=s))
+             for s in ("reverse", "balanced", "instance")]
+    return rows
+
+
+def h2t_table7_rows(profile_name: str, **common):
+    stage1 = h2t_stage_one(profile_name, **common)
+    return [(selection, value, stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.3,
+                                                 h2t_selection=selection))
+            for selection, value in H2T_TABLE7.items()]
+
+
+def table_frame(rows, paper_dataset: str):
+    """Run or load every row's config; a DataFrame with the paper's number beside ours."""
+    import pandas as pd
+
+    from ltlib.results import get_or_train
+
+    records = []
+    for label, paper_value, config in rows:
+        result = get_or_train(config)
+        splits = result.metrics["final"]["splits"]
+        records.append({"row": label, f"paper ({paper_dataset})": paper_value,
+                        "ours final": round(result.metrics["final_top1"], 2),
+                        "ours best epoch": round(result.metrics["best_top1"], 2),
+                        "many": splits["many"], "medium": splits["medium"], "few": splits["few"],
+                        "data": result.metrics["data_source"], "config": config.hash()})
+    return pd.DataFrame.from_records(records).set_index("row")
