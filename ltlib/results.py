@@ -8,6 +8,7 @@ entry whose stored config or version does not match what was asked is rejected a
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ltlib import __version__
+from ltlib.checkpoint import Checkpointer
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.models import SeamNet, build_model
@@ -115,7 +117,7 @@ def load_result(config: RunConfig, root: Path | None = None) -> Result | None:
 
 def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
     folder = run_folder(config, root)
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
     atomic_write_bytes(folder / "model.pt", buffer.getvalue())
     atomic_write_json(folder / "metrics.json", metrics)
@@ -125,14 +127,28 @@ def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | N
     return Result(config, metrics, folder)
 
 
-def get_or_train(config: RunConfig, data_root: str | None = None, progress: bool = True,
+def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = None, progress: bool = True,
                  cache: Path | None = None) -> Result:
-    """The result of ``config``: from the cache when present, otherwise trained and cached."""
-    from ltlib.train import train_stage_one
+    """The result of ``config``: from the cache when present, otherwise trained and cached.
+
+    A :class:`StageTwoConfig` first gets (or trains) its stage-I result, then re-trains the
+    classifier on that backbone; its metrics name the stage-I run (``stage1_hash``). A run killed
+    midway resumes from its checkpoint (``checkpoint.pt`` in its folder) when asked again.
+    """
+    from ltlib.train import train_stage_one, train_stage_two
 
     found = load_result(config, cache)
     if found is not None:
         return found
-    output = train_stage_one(config, data_for(config, data_root), progress=progress)
+    checkpointer = Checkpointer(run_folder(config, cache) / "checkpoint.pt")
+    if isinstance(config, StageTwoConfig):
+        stage1 = get_or_train(config.stage1, data_root, progress, cache)
+        output = train_stage_two(config, data_for(config.stage1, data_root), stage1.load_model(), progress=progress,
+                                 checkpointer=checkpointer)
+        output.metrics["stage1_hash"] = config.stage1.hash()
+    else:
+        output = train_stage_one(config, data_for(config, data_root), progress=progress, checkpointer=checkpointer)
     output.metrics["device"] = str(next(output.model.parameters()).device)
-    return save_result(config, output.model, output.metrics, cache)
+    result = save_result(config, output.model, output.metrics, cache)
+    checkpointer.remove()
+    return result

@@ -65,33 +65,59 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN/inf loss; the message names where."""
 
 
+def _non_finite(description: str, epoch: int, losses: torch.Tensor, lr: float, loss_name: str) -> NonFiniteLossError:
+    values = losses.cpu()
+    step = int((~torch.isfinite(values)).nonzero()[0])
+    finite = [round(float(v), 4) for v in values[:step][-3:]]
+    return NonFiniteLossError(f"{description}: non-finite loss {float(values[step])} ({loss_name}) at step {step} of "
+                              f"epoch {epoch} (lr {lr}); last finite step losses: {finite}")
+
+
 def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: float, weight_decay: float,
-        evaluate_epoch, description: str = "train", progress: bool = True) -> History:
-    """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1."""
+        evaluate_epoch, description: str = "train", progress: bool = True, checkpointer=None) -> History:
+    """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1.
+
+    With a :class:`~ltlib.checkpoint.Checkpointer` the state is saved after epochs and a run
+    that finds a checkpoint continues from it, giving the same result as an uninterrupted run.
+    """
+    parameters = list(parameters)
     optimizer = torch.optim.SGD(parameters, lr=lr_at(0), momentum=momentum, weight_decay=weight_decay)
     history = History()
-    bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
+    first_epoch = 0
+    state = checkpointer.load() if checkpointer is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        objective.load_state_dict(state["objective"])
+        torch.set_rng_state(state["torch_rng"])
+        history = History(**state["history"])
+        first_epoch = state["epoch"]
+    bar = tqdm(range(first_epoch, epochs), desc=description, disable=not progress, leave=False,
+               initial=first_epoch, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch)
         steps = objective.start_epoch(epoch)
-        total = torch.zeros((), device=next(model.parameters()).device)
+        losses = torch.zeros(steps, device=next(model.parameters()).device)  # no host sync inside the epoch
         for step in range(steps):
             loss = objective.loss(step, epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.detach()
-        mean_loss = float(total) / max(1, steps)  # one host sync per epoch
+            losses[step] = loss.detach()
+        mean_loss = float(losses.mean())
         if not math.isfinite(mean_loss):
-            raise NonFiniteLossError(f"{description}: non-finite mean loss {mean_loss} in epoch {epoch} "
-                                     f"(lr {lr_at(epoch)}); last finite epoch losses: {history.loss[-3:]}")
+            raise _non_finite(description, epoch, losses, lr_at(epoch), getattr(objective.loss_fn, "name", "loss"))
         history.loss.append(mean_loss)
         history.lr.append(lr_at(epoch))
         history.test_top1.append(evaluate_epoch())
         history.seconds.append(time.perf_counter() - started)
         bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}")
+        if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
+            checkpointer.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "objective": objective.state_dict(), "torch_rng": torch.get_rng_state(),
+                               "history": vars(history)})
     return history
 
 
@@ -117,7 +143,8 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
         final_top1=metrics["final"]["top1"],
         best_top1=best,
         best_epoch=best_epoch,
-        history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1},
+        history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1,
+                 "seconds": history.seconds},
         train_seconds=seconds,
         class_counts=list(data.class_counts),
         class_names=list(data.class_names),
@@ -148,7 +175,7 @@ def build_objective(config: RunConfig, data: LongTailedData, model: SeamNet, gen
     return SupervisedObjective(config, data, model, generator)
 
 
-def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True) -> TrainOutput:
+def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True, checkpointer=None) -> TrainOutput:
     """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
     device = resolve_device(config.device)
     data = data.to(device)
@@ -167,11 +194,13 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
     started = time.perf_counter()
     model.train()
     history = fit(model, model.parameters(), objective, config.epochs, lr_at, config.momentum,
-                  config.weight_decay, test_top1, description=f"{config.method}/{config.loss} {config.hash()}", progress=progress)
+                  config.weight_decay, test_top1, description=f"{config.method}/{config.loss} {config.hash()}",
+                  progress=progress, checkpointer=checkpointer)
     return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
 
 
-def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True) -> TrainOutput:
+def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True,
+                    checkpointer=None) -> TrainOutput:
     """Decoupled classifier re-training (cRT) with H2T fusion on a trained stage-I ``model``.
 
     Only the classifier learns (initialised from stage I's); every backbone parameter is frozen.
@@ -201,5 +230,5 @@ def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet
     started = time.perf_counter()
     history = fit(model, model.classifier.parameters(), objective, config.epochs, lr_at, config.momentum,
                   config.effective_weight_decay, test_top1, description=f"stage II p={config.h2t_p} {config.hash()}",
-                  progress=progress)
+                  progress=progress, checkpointer=checkpointer)
     return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))

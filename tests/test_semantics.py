@@ -81,6 +81,9 @@ def test_top_k_never_returns_itself_or_a_non_head_class():
         assert neighbours[cls].tolist() == expected
     with pytest.raises(ValueError, match="k=7"):
         top_k_similar(similarity, heads, k=7)
+    full = top_k_similar(similarity, heads, k=6)
+    assert sorted(full[8].tolist()) == heads  # a tail class gets every head class
+    assert full[0, -1] == full[0, 0] and 0 not in full[0]  # a head row repeats its 5 others
 
 
 def test_unknown_source_and_class():

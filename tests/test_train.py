@@ -68,13 +68,14 @@ def test_methods_train_on_tiny_data(method, changes):
 def test_same_seed_gives_bit_identical_metrics_on_cpu():
     first = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics
     second = train_stage_one(tiny_config(mixup_alpha=1.0), tiny_data(), progress=False).metrics
-    assert first["history"] == second["history"] and first["final"] == second["final"]
+    timing = lambda m: {k: v for k, v in m["history"].items() if k != "seconds"}  # noqa: E731
+    assert timing(first) == timing(second) and first["final"] == second["final"]
     other = train_stage_one(tiny_config(mixup_alpha=1.0, seed=1), tiny_data(), progress=False).metrics
     assert other["history"]["loss"] != first["history"]["loss"]
 
 
 def test_non_finite_loss_stops_training_with_a_message():
-    with pytest.raises(NonFiniteLossError, match="non-finite mean loss .* in epoch 0"):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* \(ce\) at step \d+ of epoch 0 .*last finite step losses"):
         train_stage_one(tiny_config(lr=1e30, warmup_epochs=0), tiny_data(), progress=False)
 
 

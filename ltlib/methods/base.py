@@ -24,6 +24,14 @@ class SupervisedObjective:
         self.mixup = Mixup(config.mixup_alpha, config.seed)
         self.batches = None
 
+    def state_dict(self) -> dict:
+        """What the next epoch's randomness depends on (for checkpoints)."""
+        return {"generator": self.generator.get_state(), "mixup": self.mixup.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.mixup.rng.setstate(state["mixup"])
+
     def start_epoch(self, epoch: int) -> int:
         self.batches = self.sampler.epoch_batches(self.config.batch_size, self.generator)
         return self.batches.shape[0]

@@ -47,6 +47,13 @@ class CmoObjective(SupervisedObjective):
         self.rng = random.Random(config.seed + 1)
         self.foreground = None
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "cmo": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.rng.setstate(state["cmo"])
+
     def start_epoch(self, epoch: int) -> int:
         steps = super().start_epoch(epoch)
         self.foreground = self.foreground_sampler.epoch_batches(self.config.batch_size, self.generator)

@@ -145,7 +145,8 @@ class ClassStatistics:
         self.covariance += (a * (1 - a))[:, :, None] * delta[:, :, None] * delta[:, None, :]
 
     def state_dict(self) -> dict:
-        return {"seen": self.seen, "mean": self.mean, "covariance": self.covariance, "momentum": self.momentum}
+        return {"seen": self.seen.clone(), "mean": self.mean.clone(), "covariance": self.covariance.clone(),
+                "momentum": self.momentum}
 
     def load_state_dict(self, state: dict) -> None:
         self.seen, self.mean, self.covariance = state["seen"], state["mean"], state["covariance"]
@@ -273,6 +274,19 @@ class SmartObjective(SupervisedObjective):
         self.tail_sampler = Sampler(config.smart_tail_sampler, data.train_labels, data.num_classes)
         self.head_sampler = Sampler("instance", data.train_labels, data.num_classes)
         self.half = config.batch_size // 2
+
+    def state_dict(self) -> dict:
+        stats = self.transfer.statistics
+        return {**super().state_dict(), "statistics": None if stats is None else stats.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if state["statistics"] is not None:
+            saved = state["statistics"]
+            device = self.data.train_labels.device
+            stats = ClassStatistics(saved["mean"].shape[0], saved["mean"].shape[1], device, saved["momentum"])
+            stats.load_state_dict({k: v.to(device) if torch.is_tensor(v) else v for k, v in saved.items()})
+            self.transfer.statistics = stats
 
     def start_epoch(self, epoch: int) -> int:
         tail = self.tail_sampler.epoch_batches(self.half, self.generator)

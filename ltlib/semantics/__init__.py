@@ -62,7 +62,10 @@ def top_k_similar(similarity, head_classes, k: int = 5) -> np.ndarray:
     """``(K, k)``: for every class, the ``k`` head classes most similar to it, most similar first.
 
     A class is never its own neighbour; only classes in ``head_classes`` are returned (ties
-    broken by the lower class index). ``k`` larger than the available head classes is an error.
+    broken by the lower class index). ``k`` larger than the number of head classes is an error.
+    A head class has one candidate fewer (itself is excluded): when ``k`` equals the number of
+    head classes its row repeats its list from the start to fill ``k`` slots (SMART only reads
+    the rows of tail classes).
     """
     similarity = np.asarray(similarity, dtype=float)
     heads = np.asarray(sorted(set(int(c) for c in head_classes)))
@@ -71,8 +74,6 @@ def top_k_similar(similarity, head_classes, k: int = 5) -> np.ndarray:
     result = np.empty((len(similarity), k), dtype=np.int64)
     for cls in range(len(similarity)):
         candidates = heads[heads != cls]
-        if len(candidates) < k:
-            raise ValueError(f"k={k} is not allowed: class {cls} has only {len(candidates)} other head classes")
-        order = np.lexsort((candidates, -similarity[cls, candidates]))
-        result[cls] = candidates[order[:k]]
+        ranked = candidates[np.lexsort((candidates, -similarity[cls, candidates]))]
+        result[cls] = np.resize(ranked, k) if len(ranked) else cls
     return result
