@@ -15,13 +15,15 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from ltlib.data.cifar import DATASETS
-from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor
+from ltlib.data.cifar import DATASETS, NUM_CLASSES
+from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor, long_tailed_counts
 from ltlib.data.samplers import SAMPLERS
 from ltlib.methods.losses import LOSSES
 from ltlib.models import MODELS
 
 PROFILES = ("quick", "paper")
+#: images per class of the balanced CIFAR training sets (n_max of the long tail)
+CIFAR_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
 METHODS = ("none", "smart", "cmo")
 #: head-class choices of SMART: online, or offline from a class-similarity source (ltlib.semantics)
 SMART_HEAD_CHOICES = ("online", "wordnet", "word2vec", "glove", "gloss-word2vec")
@@ -201,6 +203,14 @@ def validate_stage_two(c: StageTwoConfig) -> None:
     _require(c.lr_schedule in LR_SCHEDULES, "lr_schedule", c.lr_schedule, f"allowed: {', '.join(LR_SCHEDULES)}")
     _require(0 <= c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs, f"must be in 0..{c.epochs - 1}")
     _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
+    _check_device_available(c.device)
+
+
+def _check_device_available(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        _require(torch.cuda.is_available(), "device", device, "no CUDA device is available here; use 'cpu' or 'auto'")
 
 
 def _require(condition: bool, name: str, value, allowed: str) -> None:
@@ -238,6 +248,11 @@ def validate(config: RunConfig) -> None:
              f"must be increasing epochs in 1..{c.epochs}")
     _require(0 <= c.drw_epoch < c.epochs, "drw_epoch", c.drw_epoch, f"must be in 0..{c.epochs - 1} (0 = off)")
     _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
+    _check_device_available(c.device)
+    train_size = sum(long_tailed_counts(CIFAR_IMAGES_PER_CLASS[c.dataset], NUM_CLASSES[c.dataset],
+                                        c.imbalance_factor, c.imbalance_type))
+    _require(c.batch_size <= train_size, "batch_size", c.batch_size,
+             f"must not exceed the {c.dataset}-LT training set ({train_size} images)")
     _require(c.method in METHODS, "method", c.method, f"allowed: {', '.join(METHODS)}")
     _require(c.method == "none" or c.mixup_alpha == 0, "mixup_alpha", c.mixup_alpha,
              f"must be 0 with method={c.method!r} (they are not combined)")

@@ -100,30 +100,57 @@ class Result:
                 "many": splits["many"], "medium": splits["medium"], "few": splits["few"]}
 
 
-def load_result(config: RunConfig, root: Path | None = None) -> Result | None:
-    """The cached result of ``config``, or ``None`` when absent or not a valid entry for it."""
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_result(config, root: Path | None = None) -> Result | None:
+    """The cached result of ``config``, or ``None`` when absent.
+
+    An entry that exists but is not valid for ``config`` (unreadable or truncated files, another
+    ltlib version, another config, a checksum that does not match) is rejected with a warning
+    naming the reason, and will be recomputed.
+    """
     folder = run_folder(config, root)
+    if not (folder / "config.json").exists():
+        return None
     try:
         stored = json.loads((folder / "config.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if stored.get("ltlib_version") != __version__ or stored.get("config") != config.identity():
-        return None
-    if not (folder / "model.pt").is_file():
-        return None
+    except (OSError, json.JSONDecodeError) as error:
+        return _reject(folder, f"unreadable entry ({type(error).__name__}: {error})")
+    if stored.get("ltlib_version") != __version__:
+        return _reject(folder, f"written by ltlib {stored.get('ltlib_version')}, this is {__version__}")
+    if stored.get("config") != config.identity():
+        return _reject(folder, "its stored config differs from the one asked for")
+    for name, digest in stored.get("sha256", {}).items():
+        if not (folder / name).is_file() or _sha256(folder / name) != digest:
+            return _reject(folder, f"{name} is missing or fails its sha256 check")
+    if set(stored.get("sha256", {})) != {"metrics.json", "model.pt"}:
+        return _reject(folder, "it has no checksums of metrics.json and model.pt")
     return Result(config, metrics, folder)
 
 
-def save_result(config: RunConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
+def _reject(folder: Path, reason: str) -> None:
+    import warnings
+
+    warnings.warn(f"ignoring cached run {folder}: {reason}; it will be recomputed", stacklevel=3)
+    return None
+
+
+def save_result(config: RunConfig | StageTwoConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
     folder = run_folder(config, root)
     buffer = io.BytesIO()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
     atomic_write_bytes(folder / "model.pt", buffer.getvalue())
     atomic_write_json(folder / "metrics.json", metrics)
     # config.json last: its presence marks a complete entry
+    checksums = {name: _sha256(folder / name) for name in ("metrics.json", "model.pt")}
     atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
-                                               "config": config.identity(), "device": config.device})
+                                               "config": config.identity(), "device": config.device,
+                                               "sha256": checksums})
     return Result(config, metrics, folder)
 
 
@@ -152,3 +179,13 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
     result = save_result(config, output.model, output.metrics, cache)
     checkpointer.remove()
     return result
+
+
+def sweep(configs, data_root: str | None = None, progress: bool = True, cache: Path | None = None) -> list[Result]:
+    """Results of many configs in order (a tau sweep, a p sweep, seeds): cached runs are read,
+    missing ones trained; an interrupted sweep, asked again, trains only what is still missing."""
+    from ltlib.train import progress_bar
+
+    configs = list(configs)
+    return [get_or_train(config, data_root, progress, cache)
+            for config in progress_bar(configs, progress and len(configs) > 1, desc="sweep")]

@@ -13,6 +13,7 @@ Learning rate per epoch (0-based ``e``): linear warm-up ``lr * (e + 1) / warmup`
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +28,12 @@ from ltlib.methods.cmo import CmoObjective
 from ltlib.methods.h2t import StageTwoObjective
 from ltlib.methods.smart import SmartObjective
 from ltlib.models import SeamNet, build_model
+
+
+def progress_bar(iterable, progress: bool = True, **options):
+    """A tqdm bar (a widget in JupyterLab), off when ``progress`` is false or ``TQDM_DISABLE`` is set (CI)."""
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return tqdm(iterable, disable=quiet, **options)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,12 +55,14 @@ def learning_rate(epoch: int, lr: float, epochs: int, warmup: int, schedule: str
 
 @dataclass
 class History:
-    """Per-epoch records of one fit: mean training loss, learning rate, test top-1, seconds."""
+    """Per-epoch records of one fit: mean training loss, learning rate, test top-1, seconds (the
+    whole epoch) and train_seconds (the training steps alone, evaluation excluded)."""
 
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     test_top1: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    train_seconds: list = field(default_factory=list)
 
     def best(self) -> tuple[float, int]:
         """(best test top-1, its 0-based epoch)."""
@@ -92,8 +101,8 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
         torch.set_rng_state(state["torch_rng"])
         history = History(**state["history"])
         first_epoch = state["epoch"]
-    bar = tqdm(range(first_epoch, epochs), desc=description, disable=not progress, leave=False,
-               initial=first_epoch, total=epochs)
+    bar = progress_bar(range(first_epoch, epochs), progress, desc=description, leave=False, initial=first_epoch,
+                       total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         for group in optimizer.param_groups:
@@ -106,7 +115,8 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
             loss.backward()
             optimizer.step()
             losses[step] = loss.detach()
-        mean_loss = float(losses.mean())
+        mean_loss = float(losses.mean())  # the one host sync of the epoch
+        history.train_seconds.append(time.perf_counter() - started)
         if not math.isfinite(mean_loss):
             raise _non_finite(description, epoch, losses, lr_at(epoch), getattr(objective.loss_fn, "name", "loss"))
         history.loss.append(mean_loss)
@@ -144,7 +154,7 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
         best_top1=best,
         best_epoch=best_epoch,
         history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1,
-                 "seconds": history.seconds},
+                 "seconds": history.seconds, "train_seconds": history.train_seconds},
         train_seconds=seconds,
         class_counts=list(data.class_counts),
         class_names=list(data.class_names),
@@ -175,13 +185,9 @@ def build_objective(config: RunConfig, data: LongTailedData, model: SeamNet, gen
     return SupervisedObjective(config, data, model, generator)
 
 
-def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True, checkpointer=None) -> TrainOutput:
-    """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
-    device = resolve_device(config.device)
-    data = data.to(device)
-    generator = seeded_generator(config.seed, device)
-    model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam").to(device)
-    objective = build_objective(config, data, model, generator)
+def _fit_config(config, model: SeamNet, data: LongTailedData, objective, parameters, weight_decay: float,
+                description: str, progress: bool, checkpointer) -> TrainOutput:
+    """Run :func:`fit` with ``config``'s schedule, evaluating on ``data``'s test set every epoch."""
 
     def lr_at(epoch):
         return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,
@@ -192,11 +198,21 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
         return top1(logits, data.test_labels.cpu())
 
     started = time.perf_counter()
-    model.train()
-    history = fit(model, model.parameters(), objective, config.epochs, lr_at, config.momentum,
-                  config.weight_decay, test_top1, description=f"{config.method}/{config.loss} {config.hash()}",
-                  progress=progress, checkpointer=checkpointer)
+    history = fit(model, parameters, objective, config.epochs, lr_at, config.momentum, weight_decay, test_top1,
+                  description=description, progress=progress, checkpointer=checkpointer)
     return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
+
+
+def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True, checkpointer=None) -> TrainOutput:
+    """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
+    device = resolve_device(config.device)
+    data = data.to(device)
+    generator = seeded_generator(config.seed, device)
+    model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam").to(device)
+    objective = build_objective(config, data, model, generator)
+    model.train()
+    return _fit_config(config, model, data, objective, model.parameters(), config.weight_decay,
+                       f"{config.method}/{config.loss} {config.hash()}", progress, checkpointer)
 
 
 def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True,
@@ -218,17 +234,5 @@ def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet
     model.classifier.train()
     seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
     objective = StageTwoObjective(config, data, model, generator, seam)
-
-    def lr_at(epoch):
-        return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,
-                             config.milestones, config.gamma)
-
-    def test_top1():
-        logits, _ = predict(model, data.test_images)
-        return top1(logits, data.test_labels.cpu())
-
-    started = time.perf_counter()
-    history = fit(model, model.classifier.parameters(), objective, config.epochs, lr_at, config.momentum,
-                  config.effective_weight_decay, test_top1, description=f"stage II p={config.h2t_p} {config.hash()}",
-                  progress=progress, checkpointer=checkpointer)
-    return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
+    return _fit_config(config, model, data, objective, model.classifier.parameters(), config.effective_weight_decay,
+                       f"stage II p={config.h2t_p} {config.hash()}", progress, checkpointer)

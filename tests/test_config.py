@@ -54,3 +54,14 @@ def test_profiles():
     assert profile("quick", seed=3).seed == 3
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         profile("huge")
+
+
+def test_device_and_batch_size_are_checked_at_config_time():
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda' is not allowed; no CUDA device is available"):
+            RunConfig(device="cuda")
+    with pytest.raises(ValueError, match="batch_size=20000 is not allowed; must not exceed the cifar10-LT training set \\(12406"):
+        RunConfig(batch_size=20000)
+    assert RunConfig(dataset="cifar100", batch_size=10847).batch_size == 10847

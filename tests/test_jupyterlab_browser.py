@@ -1,7 +1,9 @@
-"""JupyterLab as a user meets it: a real server and headless Chromium open and run the quickstart.
+"""JupyterLab as a user meets it: a real server lists the notebooks, and headless Chromium opens and
+runs the quickstart through the JupyterLab UI.
 
-Needs Debian's ``chromium`` (``.ci/run`` installs it) and the ``playwright`` Python package; skipped
-when either is missing. Everything started here is stopped at the end, also on failure.
+The browser test needs Debian's ``chromium`` (``.ci/run`` installs it) and the ``playwright`` Python
+package; it is skipped when either is missing. Everything started here is stopped at the end, also
+on failure.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]
+pytestmark = pytest.mark.browser
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 
 def free_port() -> int:
@@ -45,7 +47,7 @@ def jupyter_server(tmp_path, quick_ce_result):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -60,12 +62,13 @@ def jupyter_server(tmp_path, quick_ce_result):
                 time.sleep(0.5)
         yield url, token
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
         log.close()
 
 
@@ -78,16 +81,19 @@ def test_server_lists_the_notebooks(jupyter_server):
     assert "00_quickstart.ipynb" in names and "01_class_similarity.ipynb" in names
 
 
-def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server):
+@needs_chromium
+def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server, tmp_path):
     playwright_api = pytest.importorskip("playwright.sync_api")
     url, token = jupyter_server
     shots = REPO / "build" / "browser"
     shots.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_FLAGS + [f"--user-data-dir={shots / 'profile'}"])
+        # a fresh --user-data-dir for every run (Playwright passes it for a persistent context)
+        browser = driver.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
+                                                            headless=True, args=CHROMIUM_FLAGS,
+                                                            viewport={"width": 1400, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page()
             page.goto(f"{url}/lab/tree/notebooks/00_quickstart.ipynb?token={token}", timeout=120_000)
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)

@@ -1,7 +1,6 @@
 """SMART's equations on random tensors, its edge cases, and an end-to-end run."""
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch

@@ -130,7 +130,7 @@ def _reset_nltk_readers() -> None:
 WORDNET_MEASURES = ("lin", "path", "wup")
 
 
-def wordnet_similarity_matrix(class_names, measure: str = "lin", ic_file: str = DEFAULT_IC) -> "np.ndarray":
+def wordnet_similarity_matrix(class_names, measure: str = "lin", ic_file: str = DEFAULT_IC):
     """``(K, K)`` WordNet similarity of the classes' synsets (:mod:`ltlib.semantics.synsets`).
 
     ``lin``: Lin (1998) with information content from ``ic_file`` (default the smoothed SemCor
