@@ -25,6 +25,8 @@ shift || true
 case "$command" in
   figures) bootstrap; exec "$VENV/bin/python" -m ltlib figures "$@" ;;
   test)    bootstrap; exec "$VENV/bin/python" -m pytest "$@" ;;
-  lab)     bootstrap; exec "$VENV/bin/jupyter" lab notebooks/ "$@" ;;
+  lab)     bootstrap
+           root_flag=(); [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # containers often run as root
+           exec "$VENV/bin/jupyter" lab notebooks/ "${root_flag[@]}" "$@" ;;
   *) echo "usage: bash tasks.sh figures|test|lab [args]" >&2; exit 2 ;;
 esac

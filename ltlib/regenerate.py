@@ -59,7 +59,8 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
 
 def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None) -> list[NotebookRun]:
     output_folder = REPO_ROOT / "build" / "notebooks" / profile
-    os.environ.setdefault("TQDM_DISABLE", "1") if os.environ.get("CI") else None
+    if os.environ.get("CI"):  # kernels inherit it: no progress bars in CI logs
+        os.environ.setdefault("TQDM_DISABLE", "1")
     runs = []
     for path in notebooks(selected):
         print(f"running {path.name} ({profile}) ...", flush=True)
