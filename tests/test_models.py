@@ -64,3 +64,10 @@ def test_unknown_model_and_seam():
         build_model("vgg", 10)
     with pytest.raises(ValueError, match="unknown seam 'layer9'"):
         build_model("resnet32", 10).forward_to(torch.randn(1, 3, 32, 32), "layer9")
+
+
+def test_forward_from_can_stop_at_a_later_seam():
+    model = build_model("resnet32", 10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model.forward_from(model.forward_to(x, "layer3"), "layer3", until="pooled"),
+                               model.features(x))

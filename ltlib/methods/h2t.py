@@ -120,20 +120,9 @@ def fused_pooled_features(model, data, config, batches: int, generator: torch.Ge
         if config.h2t_p > 0:
             other = model.forward_to(normalize(data.train_images[b]), seam)
             maps = fuse(maps, other, fusion_channels(config.h2t_p, maps.shape[1], config.h2t_selection, generator))
-        features.append(_pooled(model, maps, seam))
+        features.append(model.forward_from(maps, seam, until="pooled"))
         labels.append(data.train_labels[a])
     features = torch.cat(features).float().cpu()
     predictions = model.classifier(features.to(next(model.parameters()).device)).argmax(1).cpu()
     return features, torch.cat(labels).cpu(), predictions
 
-
-def _pooled(model, maps, seam):
-    captured = {}
-
-    def grab(name, h):
-        if name == "pooled":
-            captured["pooled"] = h
-        return h
-
-    model.forward_from(maps, seam, hook=grab)
-    return captured["pooled"]

@@ -72,9 +72,11 @@ class SeamNet(nn.Module):
         """The activation at ``seam`` (e.g. ``(B, 64, 8, 8)`` at ResNet-32's ``layer3``)."""
         return self._run(x, 0, self.check_seam(seam), hook)
 
-    def forward_from(self, h: torch.Tensor, seam: str, hook: Optional[Hook] = None) -> torch.Tensor:
-        """Logits from an activation ``h`` taken at ``seam``."""
-        return self._run(h, self.seams.index(self.check_seam(seam)) + 1, None, hook)
+    def forward_from(self, h: torch.Tensor, seam: str, hook: Optional[Hook] = None,
+                     until: Optional[str] = None) -> torch.Tensor:
+        """Logits from an activation ``h`` taken at ``seam`` (or the activation at seam ``until``)."""
+        stop = None if until is None else self.check_seam(until)
+        return self._run(h, self.seams.index(self.check_seam(seam)) + 1, stop, hook)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(B, feature_dim)``."""
