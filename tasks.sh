@@ -13,9 +13,11 @@ bootstrap() {
     echo "creating $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
   fi
-  if [ ! -f "$VENV/.ltlib-installed" ] || [ pyproject.toml -nt "$VENV/.ltlib-installed" ]; then
+  if [ ! -f "$VENV/.ltlib-installed" ] || [ pyproject.toml -nt "$VENV/.ltlib-installed" ] \
+     || [ requirements-lock.txt -nt "$VENV/.ltlib-installed" ]; then
     "$VENV/bin/python" -m pip install --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -e ".[dev]"
+    # the exact versions CI and the benchmarks ran with (requirements-lock.txt)
+    "$VENV/bin/python" -m pip install -c requirements-lock.txt -e ".[dev]"
     touch "$VENV/.ltlib-installed"
   fi
 }

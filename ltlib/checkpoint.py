@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from ltlib.storage import atomic_write_bytes
+
 
 class Checkpointer:
     def __init__(self, path: Path, every: int = 1):
@@ -29,8 +31,6 @@ class Checkpointer:
         return completed_epochs % self.every == 0 and completed_epochs < total
 
     def save(self, state: dict) -> None:
-        from ltlib.results import atomic_write_bytes
-
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write_bytes(self.path, buffer.getvalue())

@@ -23,9 +23,14 @@ from ltlib.models.seams import NormedLinear, SeamNet
 
 
 @torch.no_grad()
-def predict(model: SeamNet, images: torch.Tensor, batch_size: int = 1000, device=None):
-    """Logits ``(N, C)`` and pooled features ``(N, D)`` (float32, on CPU) for uint8 ``images``."""
+def predict(model: SeamNet, images: torch.Tensor, batch_size: int | None = None, device=None):
+    """Logits ``(N, C)`` and pooled features ``(N, D)`` (float32, on CPU) for uint8 ``images``.
+
+    ``batch_size`` defaults to 256 on the CPU (larger batches are memory-bound there: 1000 takes
+    2.3x as long per image, measured on 2 cores) and 2048 on a GPU.
+    """
     device = device or next(model.parameters()).device
+    batch_size = batch_size or (2048 if torch.device(device).type == "cuda" else 256)
     was_training = model.training
     model.eval()
     logits, features = [], []
@@ -91,9 +96,12 @@ def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def evaluate(model: SeamNet, images: torch.Tensor, labels: torch.Tensor, splits: ClassSplits,
-             full: bool = True) -> dict:
-    """Metrics of ``model`` on uint8 ``images``; ``full`` adds confusion and margins."""
-    logits, features = predict(model, images)
+             full: bool = True, outputs=None) -> dict:
+    """Metrics of ``model`` on uint8 ``images``; ``full`` adds confusion and margins.
+
+    ``outputs`` = ``(logits, features)`` of :func:`predict` when the caller already has them.
+    """
+    logits, features = outputs if outputs is not None else predict(model, images)
     labels = labels.cpu()
     predictions = logits.argmax(1)
     num_classes = logits.shape[1]

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ltlib import __version__
+from ltlib.storage import REPO_ROOT, atomic_write_bytes, atomic_write_json, git_commit
 
 DPI = 150
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def figure_folder(profile: str) -> Path:
@@ -30,18 +29,8 @@ def figure_folder(profile: str) -> Path:
     return REPO_ROOT / "figures" if profile == "paper" else REPO_ROOT / "build" / "figures" / profile
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def savefig(fig, name: str, data: dict, provenance: dict, profile: str = "quick") -> Path:
     """Save ``fig`` as PNG + PDF and ``data`` + ``provenance`` as JSON; returns the PNG path."""
-    from ltlib.results import atomic_write_bytes, atomic_write_json
-
     folder = figure_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
     for suffix, extra in (("png", {}), ("pdf", {"metadata": {"CreationDate": None}})):

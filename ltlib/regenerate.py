@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltlib.plots import REPO_ROOT
+from ltlib.storage import REPO_ROOT
 
 NOTEBOOK_FOLDER = REPO_ROOT / "notebooks"
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,46 +20,25 @@ from ltlib.checkpoint import Checkpointer
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.models import SeamNet, build_model
-
-
-def cache_root() -> Path:
-    cache = os.environ.get("LTLIB_CACHE")
-    return Path(cache).expanduser() if cache else Path.home() / ".cache" / "ltlib"
+from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, software_versions
+from ltlib.storage import sha256_file as _sha256
 
 
 def run_folder(config: RunConfig, root: Path | None = None) -> Path:
     return (root or cache_root()) / "runs" / f"v{__version__}" / config.hash()
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, value) -> None:
-    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
-
-
 @functools.lru_cache(maxsize=4)
 def load_data(dataset: str, imbalance_factor: float, imbalance_type: str, test_per_class: int,
-              root: str | None = None) -> LongTailedData:
+              root: str | None = None, max_per_class: int = 0) -> LongTailedData:
     """The long-tailed data of a config, memoised in-process (decoding CIFAR takes seconds)."""
     return load_long_tailed_cifar(dataset, imbalance_factor, imbalance_type, root=root,
-                                  test_per_class=test_per_class or None)
+                                  test_per_class=test_per_class or None, max_per_class=max_per_class or None)
 
 
 def data_for(config: RunConfig, root: str | None = None) -> LongTailedData:
     return load_data(config.dataset, float(config.imbalance_factor), config.imbalance_type,
-                     config.test_per_class, root)
+                     config.test_per_class, root, config.max_per_class)
 
 
 @dataclass
@@ -98,12 +75,6 @@ class Result:
         splits = self.metrics["final"]["splits"]
         return {"final top1": self.metrics["final_top1"], "best top1": self.metrics["best_top1"],
                 "many": splits["many"], "medium": splits["medium"], "few": splits["few"]}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_result(config, root: Path | None = None) -> Result | None:
@@ -175,7 +146,10 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
         output.metrics["stage1_hash"] = config.stage1.hash()
     else:
         output = train_stage_one(config, data_for(config, data_root), progress=progress, checkpointer=checkpointer)
-    output.metrics["device"] = str(next(output.model.parameters()).device)
+    device = next(output.model.parameters()).device
+    output.metrics["device"] = str(device)
+    output.metrics["device_name"] = device_name(device)
+    output.metrics["software"] = software_versions()  # ltlib, torch, Python, sha256 of requirements-lock.txt
     result = save_result(config, output.model, output.metrics, cache)
     checkpointer.remove()
     return result

@@ -145,9 +145,10 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
 
 def final_metrics(model: SeamNet, data: LongTailedData, history: History, seconds: float) -> dict:
     """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection)."""
-    metrics = {"final": evaluate(model, data.test_images, data.test_labels, data.splits("counts"))}
+    outputs = predict(model, data.test_images)  # one pass over the test set for both split rules
+    metrics = {"final": evaluate(model, data.test_images, data.test_labels, data.splits("counts"), outputs=outputs)}
     metrics["final_ranges"] = evaluate(model, data.test_images, data.test_labels, data.splits("ranges"),
-                                       full=False)["splits"]
+                                       full=False, outputs=outputs)["splits"]
     best, best_epoch = history.best()
     metrics.update(
         final_top1=metrics["final"]["top1"],

@@ -3,16 +3,48 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+REPO_STATUS = pytest.StashKey[str | None]()
 
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow (paper scale)")
+
+
+def repository_status() -> str | None:
+    """``git status --porcelain`` of the checkout (tracked changes and untracked files), None outside git."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def pytest_sessionstart(session):
+    session.config.stash[REPO_STATUS] = repository_status()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may write into the repository: fail the session loudly when its git status changed."""
+    before, after = session.config.stash.get(REPO_STATUS, None), repository_status()
+    if before is None or after is None or before == after:
+        return
+    changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "the tests changed files in the repository (git status --porcelain):\n  " + "\n  ".join(changed)
+    if reporter is not None:
+        reporter.write_sep("=", "REPOSITORY CHANGED BY THE TESTS", red=True)
+        reporter.write_line(message)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltlib.config import RunConfig, profile
+from ltlib.config import RunConfig, profile, stage_two_profile
 
 
 @pytest.mark.parametrize("field, value, allowed", [
@@ -25,6 +25,8 @@ from ltlib.config import RunConfig, profile
     ("drw_epoch", 300, "0..199"),
     ("device", "tpu", "auto, cpu, cuda"),
     ("test_per_class", -2, ">= 0"),
+    ("max_per_class", 5001, "0..5000"),
+    ("max_per_class", 50, "leaves the smallest class empty"),
 ])
 def test_every_field_is_validated_with_a_clear_message(field, value, allowed):
     with pytest.raises(ValueError) as caught:
@@ -40,6 +42,15 @@ def test_hash_is_stable_normalised_and_sensitive():
     assert RunConfig(device="cpu").hash() == a.hash()  # the device does not change the maths
 
 
+def test_fields_added_later_keep_the_hashes_of_earlier_configs():
+    # hashes written by ltlib before max_per_class existed (commit 7f08cdd): their cache entries stay valid
+    assert profile("paper").hash() == "52f909a98647"
+    assert stage_two_profile("paper", profile("paper", mixup_alpha=1.0), h2t_p=0.25).hash() == "s2-46979a900030"
+    assert "max_per_class" not in profile("paper").identity()
+    assert profile("quick").identity()["max_per_class"] == 500
+    assert profile("paper", max_per_class=500).hash() != profile("paper").hash()
+
+
 def test_roundtrip_and_unknown_fields():
     config = profile("quick", loss="bsce")
     assert RunConfig.from_dict(config.to_dict()) == config
@@ -50,7 +61,7 @@ def test_roundtrip_and_unknown_fields():
 def test_profiles():
     quick, paper = profile("quick"), profile("paper")
     assert (paper.epochs, paper.milestones, paper.warmup_epochs, paper.test_per_class) == (200, (160, 180), 5, 0)
-    assert quick.epochs < 10 and quick.device == "cpu"
+    assert quick.epochs < 10 and quick.device == "cpu" and (quick.max_per_class, quick.test_per_class) == (500, 100)
     assert profile("quick", seed=3).seed == 3
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         profile("huge")

@@ -31,6 +31,16 @@ def test_cifar10_lt_size_on_real_copy(real_cifar10):
     assert data.source == "CIFAR-10 (JPEG-q75 copy)"
 
 
+def test_a_smaller_n_max_keeps_a_subset_of_the_full_long_tail(cifar100_official):
+    full = load_long_tailed_cifar("cifar100", 10, root=cifar100_official)
+    small = load_long_tailed_cifar("cifar100", 10, root=cifar100_official, max_per_class=100)
+    assert small.class_counts == tuple(long_tailed_counts(100, 100, 10)) and small.class_counts[0] == 100
+    as_rows = lambda images: {bytes(row) for row in images.reshape(len(images), -1).numpy()}  # noqa: E731
+    assert as_rows(small.train_images) <= as_rows(full.train_images)  # the same per-class shuffle, cut shorter
+    with pytest.raises(ValueError, match="max_per_class=501 is not allowed; must be in 1..500"):
+        load_long_tailed_cifar("cifar100", 10, root=cifar100_official, max_per_class=501)
+
+
 def reference_selection(labels, counts):
     """Independent re-implementation: a private RandomState(0) instead of the global RNG."""
     rng = np.random.RandomState(0)

@@ -1,5 +1,7 @@
 """JupyterLab as a user meets it: a real server lists the notebooks, and headless Chromium opens and
-runs the quickstart through the JupyterLab UI.
+runs the quickstart through the JupyterLab UI. The server is rooted in a temporary copy of the
+notebooks (its autosave never writes into the repository), and every wait polls an observable state
+(server status, the kernel's state in the sessions API, the cells' execution prompts) with a deadline.
 
 The browser test needs Debian's ``chromium`` (``.ci/run`` installs it) and the ``playwright`` Python
 package; it is skipped when either is missing. Everything started here is stopped at the end, also
@@ -35,32 +37,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+NEWS_OFF = '{"fetchNews": "false", "checkForUpdates": false}'
+
+
 @pytest.fixture
-def jupyter_server(tmp_path, quick_ce_result):
-    """JupyterLab on loopback with a token and a private runtime dir; the quick CE run is cached."""
+def lab_root(tmp_path) -> Path:
+    """A temporary copy of ``notebooks/``: the server and its autosave never touch the repository."""
+    root = tmp_path / "lab"
+    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return root
+
+
+@pytest.fixture
+def jupyter_server(tmp_path, lab_root, quick_ce_result):
+    """JupyterLab on loopback with a token, a private runtime dir and the news popup off, rooted in a
+    temporary copy of the notebooks; the quick CE run is cached."""
     port, token = free_port(), secrets.token_hex(16)
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(NEWS_OFF)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_DATA_DIR": str(tmp_path / "data"), "TQDM_DISABLE": "1"}
     # kernelspecs from the environment ltlib is installed in, not from a user folder
     env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
-    log = open(tmp_path / "jupyter.log", "w")
+    log_path = tmp_path / "jupyter.log"
+    log = open(log_path, "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}", "--ServerApp.open_browser=False",
-         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={lab_root}", "--ServerApp.open_browser=False",
+         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         f"--LabApp.user_settings_dir={tmp_path / 'settings'}"],
+        cwd=lab_root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"JupyterLab did not start: {(tmp_path / 'jupyter.log').read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield url, token
+        wait_until(lambda: server.poll() is not None or _answers(f"{url}/api/status?token={token}"), 120,
+                   lambda: f"JupyterLab did not start: {log_path.read_text()[-2000:]}")
+        if server.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited: {log_path.read_text()[-2000:]}")
+        yield url, token, log_path
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -72,19 +86,56 @@ def jupyter_server(tmp_path, quick_ce_result):
         log.close()
 
 
+def _answers(address: str) -> bool:
+    try:
+        urllib.request.urlopen(address, timeout=2)
+        return True
+    except OSError:
+        return False
+
+
+def wait_until(condition, seconds: float, explain, interval: float = 0.25):
+    """Poll ``condition()`` until it is truthy (returns it) or ``seconds`` pass (raises with ``explain()``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(explain())
+        time.sleep(interval)
+
+
+def kernel_state(url: str, token: str, notebook: str) -> str | None:
+    """The execution state of ``notebook``'s kernel from the server's sessions API (None: no kernel yet)."""
+    import json
+
+    sessions = json.load(urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=10))
+    states = [s["kernel"]["execution_state"] for s in sessions if s.get("path", "").endswith(notebook) and s.get("kernel")]
+    return states[0] if states else None
+
+
 def test_server_lists_the_notebooks(jupyter_server):
     import json
 
-    url, token = jupyter_server
+    url, token, _ = jupyter_server
     listing = json.load(urllib.request.urlopen(f"{url}/api/contents/notebooks?token={token}", timeout=10))
     names = {item["name"] for item in listing["content"]}
     assert "00_quickstart.ipynb" in names and "01_class_similarity.ipynb" in names
 
 
+#: per code cell, the prompt text ("[ ]:", "[*]:", "[3]:") and whether any output is an error
+CELL_STATE_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')).map(cell => ({
+    prompt: (cell.querySelector('.jp-InputPrompt') || {}).innerText || '',
+    error: cell.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null
+           && (cell.innerText.includes('Traceback') || cell.innerText.includes('Error'))}))"""
+
+
 @needs_chromium
 def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server, tmp_path):
     playwright_api = pytest.importorskip("playwright.sync_api")
-    url, token = jupyter_server
+    url, token, log_path = jupyter_server
+    notebook = "notebooks/00_quickstart.ipynb"
     shots = REPO / "build" / "browser"
     shots.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as driver:
@@ -92,20 +143,52 @@ def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server, tmp_path):
         browser = driver.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
                                                             headless=True, args=CHROMIUM_FLAGS,
                                                             viewport={"width": 1400, "height": 1000})
-        try:
-            page = browser.new_page()
-            page.goto(f"{url}/lab/tree/notebooks/00_quickstart.ipynb?token={token}", timeout=120_000)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page = browser.new_page()
+
+        def explain(what: str):
+            def message():
+                shot = shots / "00_quickstart-failure.png"
+                try:
+                    page.screenshot(path=str(shot), full_page=True)
+                    text = page.inner_text(".jp-NotebookPanel", timeout=5_000)
+                except Exception as error:  # the page itself may be what failed
+                    text = f"(no notebook text: {error})"
+                return (f"{what}; screenshot {shot}; kernel state {kernel_state(url, token, notebook)!r}\n"
+                        f"--- notebook text ---\n{text[-4000:]}\n--- server log ---\n{log_path.read_text()[-2000:]}")
+            return message
+
+        def cells():
+            return page.evaluate(CELL_STATE_JS)
+
+        def run_all():
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
-            image = page.wait_for_selector(".jp-OutputArea-output img", timeout=600_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+
+        try:
+            page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=120_000)
+            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+            # the kernel is connected and idle, seen from the server and from the page
+            wait_until(lambda: kernel_state(url, token, notebook) == "idle", 180, explain("the kernel never became idle"))
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            code_cells = len(cells())
+            run_all()
+            started = lambda: any(c["prompt"].strip() not in ("", "[ ]:") for c in cells())  # noqa: E731
+            try:
+                wait_until(started, 30, lambda: "no cell started")
+            except AssertionError:  # the run request was lost: ask once more
+                run_all()
+                wait_until(started, 60, explain("no cell started after asking twice to run all cells"))
+            finished = lambda: (any(c["error"] for c in cells())  # noqa: E731
+                                or all(c["prompt"].strip()[1:-2].isdigit() for c in cells()))
+            wait_until(finished, 600, explain("the cells did not all finish within 600 s"))
+            state = cells()
+            assert not any(c["error"] for c in state), explain("a cell raised an error")()
+            assert len(state) == code_cells
+            image = page.wait_for_selector(".jp-OutputArea-output img", timeout=30_000)
+            assert image.bounding_box()["width"] > 200, explain("the figure is not an image of useful size")()
             page.screenshot(path=str(shots / "00_quickstart.png"), full_page=True)
-            assert image.bounding_box()["width"] > 200  # the figure rendered as an image
             text = page.inner_text(".jp-NotebookPanel")
-            assert "final top1" in text and "best top1" in text and "CIFAR-10" in text  # the accuracy table
-            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+            assert "final top1" in text and "best top1" in text and "CIFAR-10" in text, explain("no accuracy table")()
             assert "Traceback" not in text
         finally:
             browser.close()

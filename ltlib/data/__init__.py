@@ -44,18 +44,25 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalance_type: str = "exp",
-                           root=None, test_per_class: int | None = None) -> LongTailedData:
+                           root=None, test_per_class: int | None = None,
+                           max_per_class: int | None = None) -> LongTailedData:
     """CIFAR-``dataset``-LT: the peers' long-tailed training subset and the balanced test set.
 
     ``test_per_class`` keeps only the first k test images of each class (quick profile); None
-    keeps the full official test set.
+    keeps the full official test set. ``max_per_class`` sets ``n_max`` (the largest class) below the
+    balanced source's ``N / C``; the subset then holds the first ``n_i`` images of the same per-class
+    shuffle, so it is contained in the full long-tailed subset.
     """
     check_dataset(dataset)
     train = load_cifar(dataset, "train", root)
     test = load_cifar(dataset, "test", root)
     # n_max = N / C of the balanced source (5000 for CIFAR-10, 500 for CIFAR-100), as the peers compute it
-    counts = long_tailed_counts(len(train.labels) // NUM_CLASSES[dataset], NUM_CLASSES[dataset],
-                                imbalance_factor, imbalance_type)
+    n_max = len(train.labels) // NUM_CLASSES[dataset]
+    if max_per_class is not None:
+        if not 1 <= max_per_class <= n_max:
+            raise ValueError(f"max_per_class={max_per_class!r} is not allowed; must be in 1..{n_max} for {dataset}")
+        n_max = max_per_class
+    counts = long_tailed_counts(n_max, NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
     keep = long_tailed_indices(train.labels, counts)
     test_keep = np.arange(len(test.labels))
     if test_per_class is not None:

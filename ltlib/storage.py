@@ -1,0 +1,93 @@
+"""The floor every other module stands on: where ltlib keeps files, how it writes them, what it ran with.
+
+* :func:`cache_root` is ``$LTLIB_CACHE`` or ``~/.cache/ltlib``; :func:`cache_folder` names a part of it
+  (``runs``, ``data``, ``semantics``, ``vectors``, ``nltk_data``).
+* :func:`atomic_write_bytes` / :func:`atomic_write_json` write to a temporary name in the target folder,
+  fsync and rename, so a reader never sees half a file (also after a kill).
+* :data:`REPO_ROOT` is the checkout ltlib is imported from (figures, notebooks, the lock file).
+* :func:`software_versions` records what a result or benchmark ran with: ltlib, torch, Python and the
+  sha256 of ``requirements-lock.txt`` (the exact versions CI and the benchmarks use).
+
+Nothing here imports another ltlib module, so every module may import this one.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCK_FILE = REPO_ROOT / "requirements-lock.txt"
+
+
+def cache_root() -> Path:
+    """``$LTLIB_CACHE`` when set, else ``~/.cache/ltlib``."""
+    cache = os.environ.get("LTLIB_CACHE")
+    return Path(cache).expanduser() if cache else Path.home() / ".cache" / "ltlib"
+
+
+def cache_folder(name: str) -> Path:
+    """A named part of the cache, e.g. ``cache_folder("semantics")``."""
+    return cache_root() / name
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value) -> None:
+    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """Short commit of the checkout, or ``unknown`` outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(device) -> str:
+    """``NVIDIA H100 80GB HBM3`` for a CUDA device, ``cpu (x86_64, 2 threads)`` for the CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def software_versions() -> dict:
+    """ltlib, torch and Python versions and the lock file's sha256 (``None`` when there is none)."""
+    import torch
+
+    from ltlib import __version__
+
+    return {"ltlib": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "lock_sha256": sha256_file(LOCK_FILE) if LOCK_FILE.is_file() else None}
