@@ -23,7 +23,8 @@ from ltlib.config import stage_two_profile  # noqa: E402
 from ltlib.methods.h2t import StageTwoObjective  # noqa: E402
 from ltlib.models import build_model  # noqa: E402
 from ltlib.results import data_for  # noqa: E402
-from ltlib.train import build_objective, resolve_device, seeded_generator  # noqa: E402
+from ltlib.methods import build_objective  # noqa: E402
+from ltlib.train import resolve_device, seeded_generator  # noqa: E402
 
 
 def time_steps(objective, parameters, steps: int, warmup: int, device) -> float:

@@ -1,9 +1,21 @@
 """ltlib: long-tailed recognition (SMART, H2T) reproduced as a small library plus notebooks.
 
-Data flows one way: ``data -> models -> methods -> train -> results -> evaluate -> plots``.
-"""
-__version__ = "0.1.0"
+Data flows one way, and modules are layered so that each imports only from its own layer or
+below (``tests/test_layers.py`` checks this and that the import graph has no circle):
 
+0. ``version``, ``checks`` (the one "value is not allowed" helper), ``storage`` (cache root,
+   atomic writes, repository root, software versions)
+1. ``data`` (CIFAR sources, long-tailed subsets, samplers, augmentation, list files), ``models``
+   (seams, ResNet-32, torchvision ResNets), ``schedules``, ``semantics``, ``checkpoint``
+2. ``methods`` (losses, the method registry, the stage-I objective, SMART, CMO, H2T),
+   ``evaluate``, ``embedding``
+3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)
+4. ``train`` (the one loop)
+5. ``results`` (cache and ``Result``, the notebooks' API)
+6. ``tables``, ``plots``, ``regenerate``
+7. ``cli`` (``python -m ltlib``)
+"""
+from ltlib.version import __version__
 from ltlib.config import RunConfig, profile  # noqa: E402
 from ltlib.results import get_or_train, Result  # noqa: E402
 

@@ -106,9 +106,13 @@ def _figures(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Run a command; a user error (bad value, missing data or corpus) is one line on stderr and exit 2."""
+    from ltlib.data import DataError
+    from ltlib.semantics.wordnet import WordNetUnavailable
+
     args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "data": _data, "figures": _figures}[args.command](args)
-    except ValueError as error:  # configuration errors: print the message, not a traceback
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, DataError, WordNetUnavailable) as error:  # the message says what to do: no traceback
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

@@ -17,19 +17,21 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from ltlib.checks import one_of, require, require_one_of
 from ltlib.data.cifar import DATASETS, NUM_CLASSES
 from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor, long_tailed_counts
 from ltlib.data.samplers import SAMPLERS
+from ltlib.methods import METHODS
+from ltlib.methods.cmo import FOREGROUND_SAMPLERS
+from ltlib.methods.h2t import SELECTIONS
 from ltlib.methods.losses import LOSSES
+from ltlib.methods.smart import COVARIANCE_SOURCES, HEAD_CHOICES, HEAD_RULES, LAYERS, TAIL_SAMPLERS, check_tau
 from ltlib.models import MODELS
+from ltlib.schedules import LR_SCHEDULES, check_schedule
 
 PROFILES = ("quick", "paper")
 #: images per class of the balanced CIFAR training sets (n_max of the long tail)
 CIFAR_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
-METHODS = ("none", "smart", "cmo")
-#: head-class choices of SMART: online, or offline from a class-similarity source (ltlib.semantics)
-SMART_HEAD_CHOICES = ("online", "wordnet", "word2vec", "glove", "gloss-word2vec")
-LR_SCHEDULES = ("multistep", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -72,18 +74,18 @@ class RunConfig:
     smart_layer: int = _field(4, "SMART: feature layer 1-4 (4 = pre-pool map; Table 5)")
     smart_tau: float = _field(1.0, "SMART: softmax temperature tau > 0 of Eq. 4 (larger = sharper)")
     smart_momentum: float = _field(0.0, "SMART: EMA momentum of Eq. 2-3 (0 = dynamic M/N; Table 5)")
-    smart_head_choice: str = _field("online", f"SMART: head class per tail sample: {', '.join(SMART_HEAD_CHOICES)}")
+    smart_head_choice: str = _field("online", f"SMART: head class per tail sample: {', '.join(HEAD_CHOICES)}")
     smart_top_k: int = _field(5, "SMART: offline choice draws among the top-k most similar head classes")
-    smart_covariance: str = _field("both", "SMART: covariance source of Eq. 4: both, head, tail")
+    smart_covariance: str = _field("both", f"SMART: covariance source of Eq. 4: {', '.join(COVARIANCE_SOURCES)}")
     smart_augment: bool = _field(True, "SMART: feature augmentation of Eq. 6 on/off (Table 4)")
     smart_weights: bool = _field(True, "SMART: semantic-aware weights of Eq. 11 on/off (Table 4)")
     smart_normalize: bool = _field(True, "SMART: scale-free transfer matrix (see ltlib.methods.smart); "
                                          "false = the paper's literal formulas")
-    smart_tail_sampler: str = _field("balanced", "SMART: sampler of the tail-dominated batch: balanced, reverse")
+    smart_tail_sampler: str = _field("balanced", f"SMART: sampler of the tail-dominated batch: {', '.join(TAIL_SAMPLERS)}")
     smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images) or half (largest half)")
     # CMO (ltlib.methods.cmo); only hashed when method == "cmo"
     cmo_prob: float = _field(0.5, "CMO: probability of mixing a batch")
-    cmo_sampler: str = _field("balanced", "CMO: foreground sampler: balanced, reverse")
+    cmo_sampler: str = _field("balanced", f"CMO: foreground sampler: {', '.join(FOREGROUND_SAMPLERS)}")
     cmo_skip_epochs: int = _field(3, "CMO: no mixing in the first and last k epochs (0 = always)")
     seed: int = _field(0, "seed of initialisation, sampling and augmentation")
     device: str = _field("auto", f"device: {', '.join(DEVICES)} (auto = cuda when available)")
@@ -143,7 +145,7 @@ class StageTwoConfig:
                               metadata={"help": "the stage-I run whose backbone is kept frozen", "cli": False})
     h2t_p: float = _field(0.0, "H2T fusion ratio p in [0, 1] (0 = plain cRT)")
     h2t_fusing_sampler: str = _field("instance", f"H2T fusing-branch sampler: {', '.join(SAMPLERS)}")
-    h2t_selection: str = _field("random", "H2T channel selection: random, first, middle, last")
+    h2t_selection: str = _field("random", f"H2T channel selection: {', '.join(SELECTIONS)}")
     h2t_seam: str = _field("prepool", "seam where maps are fused: prepool or a model seam name")
     bn_train: bool = _field(True, "keep the backbone's BatchNorm in train mode (running stats update)")
     augment: bool = _field(True, "crop/flip augmentation of both branches")
@@ -202,20 +204,13 @@ class StageTwoConfig:
 
 
 def validate_stage_two(c: StageTwoConfig) -> None:
-    _require(isinstance(c.h2t_p, float) and 0 <= c.h2t_p <= 1, "h2t_p", c.h2t_p, "must be in [0, 1]")
-    _require(c.h2t_fusing_sampler in SAMPLERS, "h2t_fusing_sampler", c.h2t_fusing_sampler,
-             f"allowed: {', '.join(SAMPLERS)}")
-    _require(c.h2t_selection in ("random", "first", "middle", "last"), "h2t_selection", c.h2t_selection,
-             "allowed: random, first, middle, last")
-    _require(c.sampler in SAMPLERS, "sampler", c.sampler, f"allowed: {', '.join(SAMPLERS)}")
-    _require(c.loss in LOSSES, "loss", c.loss, f"allowed: {', '.join(LOSSES)}")
-    _require(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "must be an integer >= 1")
-    _require(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size, "must be >= 1")
-    _require(c.lr > 0 and math.isfinite(c.lr), "lr", c.lr, "must be a finite number > 0")
-    _require(c.weight_decay >= 0, "weight_decay", c.weight_decay, "must be >= 0")
-    _require(c.lr_schedule in LR_SCHEDULES, "lr_schedule", c.lr_schedule, f"allowed: {', '.join(LR_SCHEDULES)}")
-    _require(0 <= c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs, f"must be in 0..{c.epochs - 1}")
-    _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
+    require(isinstance(c.h2t_p, float) and 0 <= c.h2t_p <= 1, "h2t_p", c.h2t_p, "must be in [0, 1]")
+    require_one_of("h2t_fusing_sampler", c.h2t_fusing_sampler, SAMPLERS)
+    require_one_of("h2t_selection", c.h2t_selection, SELECTIONS)
+    require_one_of("sampler", c.sampler, SAMPLERS)
+    require_one_of("loss", c.loss, LOSSES)
+    check_schedule(c)
+    require_one_of("device", c.device, DEVICES)
     _check_device_available(c.device)
 
 
@@ -223,76 +218,55 @@ def _check_device_available(device: str) -> None:
     if device == "cuda":
         import torch
 
-        _require(torch.cuda.is_available(), "device", device, "no CUDA device is available here; use 'cpu' or 'auto'")
-
-
-def _require(condition: bool, name: str, value, allowed: str) -> None:
-    if not condition:
-        raise ValueError(f"{name}={value!r} is not allowed; {allowed}")
+        require(torch.cuda.is_available(), "device", device, "no CUDA device is available here; use 'cpu' or 'auto'")
 
 
 def validate(config: RunConfig) -> None:
     """Check every field; the error names the field, the bad value and what is allowed."""
     c = config
-    _require(c.dataset in DATASETS, "dataset", c.dataset, f"allowed: {', '.join(DATASETS)}")
+    require_one_of("dataset", c.dataset, DATASETS)
     try:
         check_imbalance_factor(c.imbalance_factor)
     except ValueError:
-        _require(False, "imbalance_factor", c.imbalance_factor, "must be a finite number >= 1")
-    _require(c.imbalance_type in IMBALANCE_TYPES, "imbalance_type", c.imbalance_type,
-             f"allowed: {', '.join(IMBALANCE_TYPES)}")
-    _require(isinstance(c.test_per_class, int) and c.test_per_class >= 0, "test_per_class",
-             c.test_per_class, "must be an integer >= 0")
-    _require(c.model in MODELS, "model", c.model, f"allowed: {', '.join(MODELS)}")
-    _require(c.loss in LOSSES, "loss", c.loss, f"allowed: {', '.join(LOSSES)}")
-    _require(c.sampler in SAMPLERS, "sampler", c.sampler, f"allowed: {', '.join(SAMPLERS)}")
-    _require(isinstance(c.epochs, int) and c.epochs >= 1, "epochs", c.epochs, "must be an integer >= 1")
-    _require(isinstance(c.batch_size, int) and c.batch_size >= 1, "batch_size", c.batch_size,
-             "must be an integer >= 1")
-    for name in ("lr", "weight_decay", "mixup_alpha", "momentum", "gamma"):
-        value = getattr(c, name)
-        _require(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name, value,
-                 "must be a finite number >= 0")
-    _require(c.lr > 0, "lr", c.lr, "must be > 0")
-    _require(c.lr_schedule in LR_SCHEDULES, "lr_schedule", c.lr_schedule, f"allowed: {', '.join(LR_SCHEDULES)}")
-    _require(0 <= c.warmup_epochs < c.epochs, "warmup_epochs", c.warmup_epochs, f"must be in 0..{c.epochs - 1}")
-    _require(all(isinstance(m, int) and 0 < m <= c.epochs for m in c.milestones)
-             and list(c.milestones) == sorted(c.milestones), "milestones", c.milestones,
-             f"must be increasing epochs in 1..{c.epochs}")
-    _require(0 <= c.drw_epoch < c.epochs, "drw_epoch", c.drw_epoch, f"must be in 0..{c.epochs - 1} (0 = off)")
-    _require(c.device in DEVICES, "device", c.device, f"allowed: {', '.join(DEVICES)}")
+        require(False, "imbalance_factor", c.imbalance_factor, "must be a finite number >= 1")
+    require_one_of("imbalance_type", c.imbalance_type, IMBALANCE_TYPES)
+    require(isinstance(c.test_per_class, int) and c.test_per_class >= 0, "test_per_class",
+            c.test_per_class, "must be an integer >= 0")
+    require_one_of("model", c.model, MODELS)
+    require_one_of("loss", c.loss, LOSSES)
+    require_one_of("sampler", c.sampler, SAMPLERS)
+    check_schedule(c)
+    require(isinstance(c.mixup_alpha, (int, float)) and math.isfinite(c.mixup_alpha) and c.mixup_alpha >= 0,
+            "mixup_alpha", c.mixup_alpha, "must be a finite number >= 0")
+    require(0 <= c.drw_epoch < c.epochs, "drw_epoch", c.drw_epoch, f"must be in 0..{c.epochs - 1} (0 = off)")
+    require_one_of("device", c.device, DEVICES)
     _check_device_available(c.device)
     full = CIFAR_IMAGES_PER_CLASS[c.dataset]
-    _require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class", c.max_per_class,
-             f"must be an integer in 0..{full} for {c.dataset} (0 = {full})")
+    require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class", c.max_per_class,
+            f"must be an integer in 0..{full} for {c.dataset} (0 = {full})")
     n_max = c.max_per_class or full
     counts = long_tailed_counts(n_max, NUM_CLASSES[c.dataset], c.imbalance_factor, c.imbalance_type)
-    _require(min(counts) >= 1, "max_per_class", c.max_per_class,
-             f"leaves the smallest class empty at imbalance factor {c.imbalance_factor:g}; "
-             f"use at least {math.ceil(c.imbalance_factor)}")
-    train_size = sum(counts)
-    _require(c.batch_size <= train_size, "batch_size", c.batch_size,
-             f"must not exceed the {c.dataset}-LT training set ({train_size} images)")
-    _require(c.method in METHODS, "method", c.method, f"allowed: {', '.join(METHODS)}")
-    _require(c.method == "none" or c.mixup_alpha == 0, "mixup_alpha", c.mixup_alpha,
-             f"must be 0 with method={c.method!r} (they are not combined)")
-    _require(c.smart_layer in (1, 2, 3, 4), "smart_layer", c.smart_layer, "allowed: 1, 2, 3, 4")
-    _require(isinstance(c.smart_tau, (int, float)) and math.isfinite(c.smart_tau) and c.smart_tau > 0,
-             "smart_tau", c.smart_tau, "must be a finite number > 0")
-    _require(0 <= c.smart_momentum <= 1, "smart_momentum", c.smart_momentum, "0 (dynamic) or a value in (0, 1]")
-    _require(c.smart_head_choice in SMART_HEAD_CHOICES, "smart_head_choice", c.smart_head_choice,
-             f"allowed: {', '.join(SMART_HEAD_CHOICES)}")
-    _require(isinstance(c.smart_top_k, int) and c.smart_top_k >= 1, "smart_top_k", c.smart_top_k, "must be >= 1")
-    _require(c.smart_covariance in ("both", "head", "tail"), "smart_covariance", c.smart_covariance,
-             "allowed: both, head, tail")
-    _require(c.smart_tail_sampler in ("balanced", "reverse"), "smart_tail_sampler", c.smart_tail_sampler,
-             "allowed: balanced, reverse")
-    _require(c.smart_head_rule in ("many", "half"), "smart_head_rule", c.smart_head_rule, "allowed: many, half")
-    _require(c.method != "smart" or c.batch_size >= 2, "batch_size", c.batch_size, "SMART needs >= 2 (two halves)")
-    _require(0 <= c.cmo_prob <= 1, "cmo_prob", c.cmo_prob, "must be in [0, 1]")
-    _require(c.cmo_sampler in ("balanced", "reverse"), "cmo_sampler", c.cmo_sampler, "allowed: balanced, reverse")
-    _require(isinstance(c.cmo_skip_epochs, int) and c.cmo_skip_epochs >= 0, "cmo_skip_epochs",
-             c.cmo_skip_epochs, "must be an integer >= 0")
+    require(min(counts) >= 1, "max_per_class", c.max_per_class,
+            f"leaves the smallest class empty at imbalance factor {c.imbalance_factor:g}; "
+            f"use at least {math.ceil(c.imbalance_factor)}")
+    require(c.batch_size <= sum(counts), "batch_size", c.batch_size,
+            f"must not exceed the {c.dataset}-LT training set ({sum(counts)} images)")
+    require_one_of("method", c.method, METHODS)
+    require(c.method == "none" or c.mixup_alpha == 0, "mixup_alpha", c.mixup_alpha,
+            f"must be 0 with method={c.method!r} (they are not combined)")
+    require_one_of("smart_layer", c.smart_layer, LAYERS)
+    check_tau(c.smart_tau)
+    require(0 <= c.smart_momentum <= 1, "smart_momentum", c.smart_momentum, "0 (dynamic) or a value in (0, 1]")
+    require_one_of("smart_head_choice", c.smart_head_choice, HEAD_CHOICES)
+    require(isinstance(c.smart_top_k, int) and c.smart_top_k >= 1, "smart_top_k", c.smart_top_k, "must be >= 1")
+    require_one_of("smart_covariance", c.smart_covariance, COVARIANCE_SOURCES)
+    require_one_of("smart_tail_sampler", c.smart_tail_sampler, TAIL_SAMPLERS)
+    require_one_of("smart_head_rule", c.smart_head_rule, HEAD_RULES)
+    require(c.method != "smart" or c.batch_size >= 2, "batch_size", c.batch_size, "SMART needs >= 2 (two halves)")
+    require(0 <= c.cmo_prob <= 1, "cmo_prob", c.cmo_prob, "must be in [0, 1]")
+    require_one_of("cmo_sampler", c.cmo_sampler, FOREGROUND_SAMPLERS)
+    require(isinstance(c.cmo_skip_epochs, int) and c.cmo_skip_epochs >= 0, "cmo_skip_epochs",
+            c.cmo_skip_epochs, "must be an integer >= 0")
 
 
 PROFILE_SETTINGS = {
@@ -304,10 +278,24 @@ PROFILE_SETTINGS = {
 STAGE_TWO_PROFILE_SETTINGS = {"quick": dict(epochs=2, device="cpu"), "paper": dict(epochs=10, device="auto")}
 
 
+def profile_of(config) -> str:
+    """``quick`` or ``paper`` when ``config`` (stage I or II) has that profile's settings, else ``custom``."""
+    for name in PROFILES:
+        if isinstance(config, StageTwoConfig):
+            matches = (profile_of(config.stage1) == name
+                       and config.epochs == STAGE_TWO_PROFILE_SETTINGS[name]["epochs"])
+        else:
+            matches = all(getattr(config, key) == value for key, value in PROFILE_SETTINGS[name].items()
+                          if key != "device")
+        if matches:
+            return name
+    return "custom"
+
+
 def stage_two_profile(name: str, stage1: RunConfig, **overrides) -> StageTwoConfig:
     """Stage II of ``profile`` size on top of ``stage1`` (quick: 2 epochs on CPU; paper: 10)."""
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+        one_of("profile", name, PROFILES)
     return StageTwoConfig(stage1=stage1, **{**STAGE_TWO_PROFILE_SETTINGS[name], **overrides})
 
 
@@ -317,5 +305,5 @@ def profile(name: str, **overrides) -> RunConfig:
     LDAM-DRW's deferred re-weighting starts at 160 in ``paper``; in ``quick`` pass ``drw_epoch``.
     """
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+        one_of("profile", name, PROFILES)
     return RunConfig(**{**PROFILE_SETTINGS[name], **overrides})

@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ltlib import __version__
+from ltlib.version import __version__
 from ltlib.storage import REPO_ROOT, atomic_write_bytes, atomic_write_json, git_commit
 
 DPI = 150
@@ -29,8 +29,25 @@ def figure_folder(profile: str) -> Path:
     return REPO_ROOT / "figures" if profile == "paper" else REPO_ROOT / "build" / "figures" / profile
 
 
-def savefig(fig, name: str, data: dict, provenance: dict, profile: str = "quick") -> Path:
-    """Save ``fig`` as PNG + PDF and ``data`` + ``provenance`` as JSON; returns the PNG path."""
+def profile_from(provenance: dict) -> str:
+    """The profile a figure's provenance names: its ``profile`` key, else the one profile shared by
+    the nested provenances of its runs (``{"CE": result.provenance(), ...}``)."""
+    if "profile" in provenance:
+        return provenance["profile"]
+    found = {value["profile"] for value in provenance.values() if isinstance(value, dict) and "profile" in value}
+    if len(found) != 1:
+        raise ValueError(f"the provenance names {sorted(found) or 'no'} profile(s); a figure needs exactly one "
+                         "(add 'profile' to the provenance)")
+    return found.pop()
+
+
+def savefig(fig, name: str, data: dict, provenance: dict, profile: str | None = None) -> Path:
+    """Save ``fig`` as PNG + PDF and ``data`` + ``provenance`` as JSON; returns the PNG path.
+
+    The folder follows the profile (:func:`figure_folder`), taken from ``provenance`` (see
+    :func:`profile_from`) unless ``profile`` is given.
+    """
+    profile = profile or profile_from(provenance)
     folder = figure_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
     for suffix, extra in (("png", {}), ("pdf", {"metadata": {"CreationDate": None}})):
@@ -175,6 +192,20 @@ def decision_regions(embedding, labels, predictions, ax=None, title: str = "", c
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
+    return ax
+
+
+def margin_curves(margins: dict, class_names, ax=None):
+    """SMART Fig. 4b: the average margin of every class ``{run: (C,)}``, classes in training-count order."""
+    ax = ax or plt.subplots(figsize=(9, 3.5))[1]
+    for label, values in margins.items():
+        ax.plot(range(len(values)), values, marker="o", label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    if len(class_names) <= 20:
+        ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_xlabel("class (training count falls to the right)")
+    ax.set_ylabel("average margin")
+    ax.legend()
     return ax
 
 

@@ -13,12 +13,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ltlib import __version__
+from ltlib.version import __version__
 from ltlib.checkpoint import Checkpointer
-from ltlib.config import RunConfig, StageTwoConfig
+from ltlib.checks import one_of
+from ltlib.config import RunConfig, StageTwoConfig, profile_of
 from ltlib.data import LongTailedData, load_long_tailed_cifar
+from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
 from ltlib.models import SeamNet, build_model
 from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, software_versions
 from ltlib.storage import sha256_file as _sha256
@@ -43,14 +46,83 @@ def data_for(config: RunConfig, root: str | None = None) -> LongTailedData:
 
 @dataclass
 class Result:
-    """A finished run: its config, metrics (see :func:`ltlib.train.final_metrics`) and folder."""
+    """A finished run: its config, metrics (see :func:`ltlib.train.final_metrics`) and folder.
+
+    Notebooks read a result through the accessors below (``result.splits("ranges")``,
+    ``result.confusion``, ...), never through the nested ``metrics`` dict, whose layout is the
+    cache's business. Arrays are numpy, indexed by class.
+    """
 
     config: RunConfig
     metrics: dict
     folder: Path
 
+    @property
+    def stage1(self) -> RunConfig:
+        """The stage-I config (this run's own, or the one a stage-II run re-trains on)."""
+        return self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metrics["class_names"])
+
+    @property
+    def class_counts(self) -> list[int]:
+        """Training images per class ``(C,)``."""
+        return list(self.metrics["class_counts"])
+
+    @property
+    def data_source(self) -> str:
+        """Where the images came from, e.g. ``CIFAR-10 (JPEG-q75 copy)``."""
+        return self.metrics["data_source"]
+
+    @property
+    def final_top1(self) -> float:
+        """Top-1 (%) after the last epoch: ltlib's primary number."""
+        return self.metrics["final_top1"]
+
+    @property
+    def best_top1(self) -> float:
+        """The best per-epoch test top-1 (%): the peers' number (model selection on the test set)."""
+        return self.metrics["best_top1"]
+
+    def splits(self, rule: str = "counts") -> dict:
+        """Final-epoch many/medium/few accuracy (%) under ``rule`` (``counts`` or ``ranges``), one shape
+        for both: ``{"rule", "many", "medium", "few", "many_classes", "medium_classes", "few_classes"}``
+        (an empty split's accuracy is ``None``)."""
+        one_of("split rule", rule, SPLIT_RULES)
+        return dict(self.metrics["final"]["splits"] if rule == "counts" else self.metrics["final_ranges"])
+
+    def split_classes(self, rule: str = "counts") -> ClassSplits:
+        """Which classes are many / medium / few under ``rule``."""
+        return class_splits(self.class_counts, rule)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """``(C, C)``: test samples of true class ``i`` predicted as ``j`` (final epoch)."""
+        return np.asarray(self.metrics["final"]["confusion"])
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        """``(C,)`` final-epoch test accuracy (%) per class."""
+        return np.asarray(self.metrics["final"]["per_class_accuracy"], dtype=float)
+
+    @property
+    def per_class_margin(self) -> np.ndarray:
+        """``(C,)`` average margin of each class's test samples (:mod:`ltlib.evaluate`)."""
+        return np.asarray(self.metrics["final"]["per_class_margin"], dtype=float)
+
+    @property
+    def history(self) -> dict:
+        """Per-epoch lists: ``loss``, ``lr``, ``test_top1``, ``seconds``, ``train_seconds``."""
+        return dict(self.metrics["history"])
+
+    def data(self) -> LongTailedData:
+        """The long-tailed training and test data this run used (memoised in-process)."""
+        return data_for(self.stage1)
+
     def load_model(self, device="cpu") -> SeamNet:
-        stage1 = self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
+        stage1 = self.stage1
         model = build_model(stage1.model, len(self.metrics["class_counts"]), normed_classifier=stage1.loss == "ldam")
         model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
         return model.to(device).eval()
@@ -59,21 +131,21 @@ class Result:
         """Logits ``(N, C)``, pooled features ``(N, D)`` and labels ``(N,)`` on this run's test set."""
         from ltlib.evaluate import predict
 
-        stage1 = self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
-        data = data_for(stage1)
+        data = self.data()
         logits, features = predict(self.load_model(device), data.test_images)
         return logits, features, data.test_labels
 
     def provenance(self) -> dict:
-        """What a figure built from this run must say about it."""
+        """What a figure built from this run must say about it (``profile``: quick, paper or custom)."""
         return {"config_hash": self.config.hash(), "data_source": self.metrics["data_source"],
-                "seed": self.config.seed, "device": self.metrics.get("device", self.config.device),
+                "profile": profile_of(self.config), "seed": self.config.seed,
+                "device": self.metrics.get("device", self.config.device),
                 "epochs": self.config.epochs, "test_images": self.metrics["test_images"]}
 
     def summary(self) -> dict:
         """Top-1 (final and best epoch) and many/medium/few of the final epoch, in %."""
-        splits = self.metrics["final"]["splits"]
-        return {"final top1": self.metrics["final_top1"], "best top1": self.metrics["best_top1"],
+        splits = self.splits("counts")
+        return {"final top1": self.final_top1, "best top1": self.best_top1,
                 "many": splits["many"], "medium": splits["medium"], "few": splits["few"]}
 
 

@@ -87,7 +87,7 @@ def software_versions() -> dict:
     """ltlib, torch and Python versions and the lock file's sha256 (``None`` when there is none)."""
     import torch
 
-    from ltlib import __version__
+    from ltlib.version import __version__
 
     return {"ltlib": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "lock_sha256": sha256_file(LOCK_FILE) if LOCK_FILE.is_file() else None}

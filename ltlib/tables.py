@@ -106,10 +106,9 @@ def table_frame(rows, paper_dataset: str):
     records = []
     for label, paper_value, config in rows:
         result = get_or_train(config)
-        splits = result.metrics["final"]["splits"]
+        splits = result.splits("counts")
         records.append({"row": label, f"paper ({paper_dataset})": paper_value,
-                        "ours final": round(result.metrics["final_top1"], 2),
-                        "ours best epoch": round(result.metrics["best_top1"], 2),
+                        "ours final": round(result.final_top1, 2), "ours best epoch": round(result.best_top1, 2),
                         "many": splits["many"], "medium": splits["medium"], "few": splits["few"],
-                        "data": result.metrics["data_source"], "config": config.hash()})
+                        "data": result.data_source, "config": config.hash()})
     return pd.DataFrame.from_records(records).set_index("row")

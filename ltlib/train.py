@@ -6,9 +6,8 @@ draws the epoch's index batches and returns how many steps it has, and whose
 objective (what they sample and how they transform features or weight samples), never in the
 loop. :func:`train_stage_one` builds the standard objective from a :class:`RunConfig`.
 
-Learning rate per epoch (0-based ``e``): linear warm-up ``lr * (e + 1) / warmup`` for
-``e < warmup``; then ``multistep`` (``lr * gamma^{#milestones <= e}``) or ``cosine``
-(``lr / 2 * (1 + cos(pi * (e - warmup) / (epochs - warmup)))``).
+The learning rate of each epoch comes from :mod:`ltlib.schedules`; the objective of a method
+from :mod:`ltlib.methods.registry` (the loop names no method).
 """
 from __future__ import annotations
 
@@ -23,11 +22,10 @@ from tqdm.auto import tqdm
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData
 from ltlib.evaluate import evaluate, predict, top1
-from ltlib.methods.base import SupervisedObjective
-from ltlib.methods.cmo import CmoObjective
+from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
-from ltlib.methods.smart import SmartObjective
 from ltlib.models import SeamNet, build_model
+from ltlib.schedules import config_learning_rate
 
 
 def progress_bar(iterable, progress: bool = True, **options):
@@ -42,15 +40,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' is not allowed here: no CUDA device is available; use 'cpu' or 'auto'")
     return torch.device(name)
-
-
-def learning_rate(epoch: int, lr: float, epochs: int, warmup: int, schedule: str,
-                  milestones=(), gamma: float = 0.1) -> float:
-    if epoch < warmup:
-        return lr * (epoch + 1) / warmup
-    if schedule == "cosine":
-        return 0.5 * lr * (1 + math.cos(math.pi * (epoch - warmup) / max(1, epochs - warmup)))
-    return lr * gamma ** sum(epoch >= m for m in milestones)
 
 
 @dataclass
@@ -165,34 +154,12 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
     return metrics
 
 
-def smart_candidates(config: RunConfig, data: LongTailedData):
-    """Top-k most similar head classes per class for SMART's offline head choice, else None."""
-    if config.smart_head_choice == "online":
-        return None
-    from ltlib.methods.smart import head_class_mask
-    from ltlib.semantics import class_similarity, top_k_similar
-
-    similarity = class_similarity(data.class_names, config.smart_head_choice)
-    head = head_class_mask(data.class_counts, config.smart_head_rule)
-    return torch.as_tensor(top_k_similar(similarity, head.nonzero().flatten().tolist(), config.smart_top_k))
-
-
-def build_objective(config: RunConfig, data: LongTailedData, model: SeamNet, generator):
-    """The objective of ``config.method``: the only place that knows which methods exist."""
-    if config.method == "smart":
-        return SmartObjective(config, data, model, generator, smart_candidates(config, data))
-    if config.method == "cmo":
-        return CmoObjective(config, data, model, generator)
-    return SupervisedObjective(config, data, model, generator)
-
-
 def _fit_config(config, model: SeamNet, data: LongTailedData, objective, parameters, weight_decay: float,
                 description: str, progress: bool, checkpointer) -> TrainOutput:
     """Run :func:`fit` with ``config``'s schedule, evaluating on ``data``'s test set every epoch."""
 
     def lr_at(epoch):
-        return learning_rate(epoch, config.lr, config.epochs, config.warmup_epochs, config.lr_schedule,
-                             config.milestones, config.gamma)
+        return config_learning_rate(config, epoch)
 
     def test_top1():
         logits, _ = predict(model, data.test_images)

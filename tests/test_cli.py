@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -31,3 +32,12 @@ def test_train_prints_a_summary_from_the_cache(quick_ce_result, capsys):
 def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "ltlib", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "train" in done.stdout and "figures" in done.stdout
+
+
+def test_missing_data_folder_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "LTLIB_DATA": str(tmp_path / "nowhere"), "LTLIB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "ltlib", "train", "--no-progress"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cifar10 not found in") and "Traceback" not in done.stderr

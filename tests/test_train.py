@@ -10,7 +10,8 @@ import ltlib
 from ltlib.config import RunConfig
 from ltlib.data import LongTailedData
 from ltlib.results import get_or_train, load_result
-from ltlib.train import NonFiniteLossError, learning_rate, train_stage_one
+from ltlib.schedules import learning_rate
+from ltlib.train import NonFiniteLossError, train_stage_one
 
 
 def tiny_data(counts=(24, 12, 6), test_per_class=4, seed=0) -> LongTailedData:

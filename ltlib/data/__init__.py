@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ltlib.checks import require
 from ltlib.data.cifar import (DATASETS, NUM_CLASSES, DataError, check_dataset, load_cifar)
 from ltlib.data.longtail import (ClassSplits, class_splits, long_tailed_counts, long_tailed_indices)
 from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
@@ -60,7 +61,7 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
     n_max = len(train.labels) // NUM_CLASSES[dataset]
     if max_per_class is not None:
         if not 1 <= max_per_class <= n_max:
-            raise ValueError(f"max_per_class={max_per_class!r} is not allowed; must be in 1..{n_max} for {dataset}")
+            require(False, "max_per_class", max_per_class, f"must be in 1..{n_max} for {dataset}")
         n_max = max_per_class
     counts = long_tailed_counts(n_max, NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
     keep = long_tailed_indices(train.labels, counts)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ltlib.checks import one_of
 from ltlib.storage import cache_folder, sha256_file
 
 DATASETS = ("cifar10", "cifar100")
@@ -61,9 +62,7 @@ class ImageSplit:
 
 
 def check_dataset(name: str) -> str:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
-    return name
+    return one_of("dataset", name, DATASETS)
 
 
 def default_data_root() -> Path:
@@ -77,8 +76,7 @@ def load_cifar(name: str, split: str, root: str | os.PathLike | None = None) -> 
     the official archive into :func:`default_data_root`.
     """
     check_dataset(name)
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}; allowed: train, test")
+    one_of("split", split, ("train", "test"))
     explicit = root if root is not None else os.environ.get("LTLIB_DATA")
     if explicit:
         folder = Path(explicit).expanduser()

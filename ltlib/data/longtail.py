@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ltlib.checks import one_of
+
 IMBALANCE_TYPES = ("exp", "step")
 SPLIT_RULES = ("counts", "ranges")
 #: H2T's index ranges for CIFAR-100 (many [0, 36), medium [36, 71), few [71, 100)).
@@ -37,8 +39,7 @@ def long_tailed_counts(n_max: int, num_classes: int, imbalance_factor: float,
                        imbalance_type: str = "exp") -> list[int]:
     """Images per class, class 0 the largest (``n_0 = n_max``, ``n_{C-1} ~ n_max / IF``)."""
     factor = check_imbalance_factor(imbalance_factor)
-    if imbalance_type not in IMBALANCE_TYPES:
-        raise ValueError(f"unknown imbalance_type {imbalance_type!r}; allowed: {', '.join(IMBALANCE_TYPES)}")
+    one_of("imbalance_type", imbalance_type, IMBALANCE_TYPES)
     if num_classes < 1 or n_max < 1:
         raise ValueError(f"need num_classes >= 1 and n_max >= 1, got {num_classes}, {n_max}")
     if imbalance_type == "step":
@@ -109,4 +110,4 @@ def class_splits(class_counts, rule: str = "counts") -> ClassSplits:
         # H2T's cut points 36/71 of 100 classes, scaled to C classes.
         first, second = round(0.36 * num_classes), round(0.71 * num_classes)
         return splits_by_ranges(((0, first), (first, second), (second, num_classes)))
-    raise ValueError(f"unknown split rule {rule!r}; allowed: {', '.join(SPLIT_RULES)}")
+    one_of("split rule", rule, SPLIT_RULES)

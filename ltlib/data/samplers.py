@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import torch
 
+from ltlib.checks import one_of
+
 SAMPLERS = ("instance", "balanced", "reverse")
 
 
 def check_sampler(name: str) -> str:
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
-    return name
+    return one_of("sampler", name, SAMPLERS)
 
 
 def class_probabilities(name: str, class_counts) -> torch.Tensor:

@@ -12,10 +12,17 @@ import torch
 from ltlib.data import LongTailedData, Sampler
 from ltlib.data.augment import Mixup, normalize, random_crop_flip
 from ltlib.methods.losses import LongTailLoss, reduce_loss
+from ltlib.methods.registry import register_method
 
 
+@register_method("none")
 class SupervisedObjective:
     """Stage I without a method: sampler -> crop/flip -> mixup -> model -> long-tailed loss."""
+
+    @classmethod
+    def from_config(cls, config, data: LongTailedData, model, generator: torch.Generator):
+        """The objective of ``config`` (methods override this when they need more than the config)."""
+        return cls(config, data, model, generator)
 
     def __init__(self, config, data: LongTailedData, model, generator: torch.Generator):
         self.config, self.data, self.model, self.generator = config, data, model, generator

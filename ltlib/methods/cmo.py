@@ -19,6 +19,10 @@ import torch
 
 from ltlib.data import Sampler
 from ltlib.methods.base import SupervisedObjective
+from ltlib.methods.registry import register_method
+
+#: samplers of the foreground (minority) batch
+FOREGROUND_SAMPLERS = ("balanced", "reverse")
 
 
 def cutmix_box(lam: float, height: int, width: int, rng: random.Random) -> tuple[int, int, int, int]:
@@ -40,6 +44,7 @@ def paste(background: torch.Tensor, foreground: torch.Tensor, box) -> tuple[torc
     return mixed, 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
 
 
+@register_method("cmo")
 class CmoObjective(SupervisedObjective):
     def __init__(self, config, data, model, generator):
         super().__init__(config, data, model, generator)

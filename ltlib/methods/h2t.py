@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from ltlib.checks import require, require_one_of
 from ltlib.data import Sampler
 from ltlib.data.augment import normalize
 from ltlib.methods.base import SupervisedObjective
@@ -31,8 +32,7 @@ SELECTIONS = ("random", "first", "middle", "last")
 
 
 def fused_channel_count(p: float, channels: int) -> int:
-    if not 0 <= p <= 1:
-        raise ValueError(f"h2t_p={p!r} is not allowed; must be in [0, 1]")
+    require(0 <= p <= 1, "h2t_p", p, "must be in [0, 1]")
     return int(p * channels)
 
 
@@ -41,9 +41,8 @@ def fusion_channels(p: float, channels: int, selection: str, generator: torch.Ge
     count = fused_channel_count(p, channels)
     if selection == "random":
         return torch.randperm(channels, generator=generator, device=generator.device)[:count]
+    require_one_of("h2t_selection", selection, SELECTIONS)
     starts = {"first": 0, "middle": (channels - count) // 2, "last": channels - count}
-    if selection not in starts:
-        raise ValueError(f"h2t_selection={selection!r} is not allowed; allowed: {', '.join(SELECTIONS)}")
     return torch.arange(starts[selection], starts[selection] + count, device=generator.device)
 
 

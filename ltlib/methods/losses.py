@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ltlib.checks import one_of
+
 LOSSES = ("ce", "bsce", "la", "ldam")
 LDAM_MAX_MARGIN = 0.5
 LDAM_SCALE = 30.0
@@ -31,9 +33,7 @@ DRW_BETA = 0.9999
 
 
 def check_loss(name: str) -> str:
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)}")
-    return name
+    return one_of("loss", name, LOSSES)
 
 
 def drw_class_weights(class_counts, beta: float = DRW_BETA) -> torch.Tensor:

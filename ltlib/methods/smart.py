@@ -72,19 +72,31 @@ import math
 
 import torch
 
+from ltlib.checks import require, require_one_of
 from ltlib.data import Sampler
 from ltlib.methods.base import SupervisedObjective
+from ltlib.methods.registry import register_method
+from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
 
 EPSILON = 1e-8
 COVARIANCE_SOURCES = ("both", "head", "tail")
 HEAD_RULES = ("many", "half")
 LAYERS = (1, 2, 3, 4)
+#: head class of a tail sample: online (any head class) or offline by a class-similarity source
+HEAD_CHOICES = ("online",) + SIMILARITY_SOURCES
+#: samplers of the tail-dominated batch
+TAIL_SAMPLERS = ("balanced", "reverse")
+
+
+def check_tau(tau) -> None:
+    """The temperature of Eq. 4 must be a finite number > 0."""
+    require(isinstance(tau, (int, float)) and not isinstance(tau, bool) and math.isfinite(tau) and tau > 0,
+            "smart_tau", tau, "must be a finite number > 0")
 
 
 def smart_seam(model, layer: int) -> str:
     """The model seam of the paper's layer ``1..4`` (see the module docstring)."""
-    if layer not in LAYERS:
-        raise ValueError(f"smart_layer={layer!r} is not allowed; allowed: 1, 2, 3, 4")
+    require_one_of("smart_layer", layer, LAYERS)
     stages = [seam for seam in model.seams if seam != "pooled"]
     return stages[-4:][layer - 1]
 
@@ -98,7 +110,7 @@ def head_class_mask(class_counts, rule: str = "many") -> torch.Tensor:
         mask = torch.zeros(len(counts), dtype=torch.bool)
         mask[torch.argsort(counts, descending=True, stable=True)[: math.ceil(len(counts) / 2)]] = True
         return mask
-    raise ValueError(f"smart_head_rule={rule!r} is not allowed; allowed: {', '.join(HEAD_RULES)}")
+    require_one_of("smart_head_rule", rule, HEAD_RULES)
 
 
 def batch_class_moments(features: torch.Tensor, labels: torch.Tensor, num_classes: int):
@@ -155,16 +167,14 @@ class ClassStatistics:
 def transfer_covariance(sigma_tail: torch.Tensor, sigma_head: torch.Tensor, tau: float,
                         source: str = "both") -> torch.Tensor:
     """Eq. 4-5 for a batch of pairs ``(n, C, C)``: ``Gamma ⊙ S``, ``Gamma = softmax(tau S)`` row-wise."""
-    if not (tau > 0 and math.isfinite(tau)):
-        raise ValueError(f"smart_tau={tau!r} is not allowed; must be a finite number > 0")
+    check_tau(tau)
+    require_one_of("smart_covariance", source, COVARIANCE_SOURCES)
     if source == "both":
         similarity = sigma_tail.transpose(-1, -2) @ sigma_head
     elif source == "head":
         similarity = sigma_head
-    elif source == "tail":
-        similarity = sigma_tail
     else:
-        raise ValueError(f"smart_covariance={source!r} is not allowed; allowed: {', '.join(COVARIANCE_SOURCES)}")
+        similarity = sigma_tail
     gamma = torch.softmax(tau * similarity, dim=-1)
     return gamma * similarity
 
@@ -208,7 +218,8 @@ class SmartTransfer:
                  head_rule: str = "many", candidates: torch.Tensor | None = None, normalize: bool = True):
         self.seam, self.tau, self.momentum, self.normalize = seam, tau, momentum, normalize
         self.covariance_source, self.augment, self.weights = covariance_source, augment, weights
-        transfer_covariance(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), tau, covariance_source)  # validate
+        check_tau(tau)
+        require_one_of("smart_covariance", covariance_source, COVARIANCE_SOURCES)
         self.is_head = head_class_mask(class_counts, head_rule)
         if self.is_head.all() or not self.is_head.any():
             raise ValueError(f"SMART needs head and tail classes; head rule {head_rule!r} makes "
@@ -262,8 +273,28 @@ class SmartTransfer:
         return torch.where(active[:, None, None, None], augmented, features)
 
 
+def offline_candidates(class_names, class_counts, head_choice: str, head_rule: str, top_k: int):
+    """``(K, top_k)`` most similar head classes of every class for an offline ``head_choice`` (a
+    class-similarity source of :mod:`ltlib.semantics`), or ``None`` for ``online``."""
+    require_one_of("smart_head_choice", head_choice, HEAD_CHOICES)
+    if head_choice == "online":
+        return None
+    from ltlib.semantics import class_similarity, top_k_similar
+
+    similarity = class_similarity(list(class_names), head_choice)
+    head = head_class_mask(class_counts, head_rule)
+    return torch.as_tensor(top_k_similar(similarity, head.nonzero().flatten().tolist(), top_k))
+
+
+@register_method("smart")
 class SmartObjective(SupervisedObjective):
     """Algorithm 1: a tail-dominated and a head-dominated half batch per step, SMART at a seam."""
+
+    @classmethod
+    def from_config(cls, config, data, model, generator):
+        candidates = offline_candidates(data.class_names, data.class_counts, config.smart_head_choice,
+                                        config.smart_head_rule, config.smart_top_k)
+        return cls(config, data, model, generator, candidates)
 
     def __init__(self, config, data, model, generator, candidates: torch.Tensor | None = None):
         super().__init__(config, data, model, generator)

@@ -1,6 +1,7 @@
 """Models with named feature seams: ResNet-32 for CIFAR, torchvision ResNets for the large benchmarks."""
 from __future__ import annotations
 
+from ltlib.checks import one_of
 from ltlib.models.resnet_cifar import ResNetCifar, resnet32
 from ltlib.models.seams import NormedLinear, SeamNet
 from ltlib.models.torchvision_resnets import ARCHITECTURES as TORCHVISION_ARCHITECTURES
@@ -18,7 +19,7 @@ def build_model(name: str, num_classes: int, normed_classifier: bool = False) ->
     elif name in TORCHVISION_ARCHITECTURES:
         model = TorchvisionResNet(name, num_classes)
     else:
-        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
+        one_of("model", name, MODELS)
     if normed_classifier:
         model.classifier = NormedLinear(model.feature_dim, num_classes)
     return model

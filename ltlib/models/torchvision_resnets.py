@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ltlib.checks import one_of
 from ltlib.models.seams import SeamNet
 
 ARCHITECTURES = ("resnet50", "resnet152")
@@ -17,8 +18,7 @@ class TorchvisionResNet(SeamNet):
     def __init__(self, arch: str, num_classes: int, pretrained: bool = False):
         import torchvision
 
-        if arch not in ARCHITECTURES:
-            raise ValueError(f"unknown torchvision architecture {arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+        one_of("torchvision architecture", arch, ARCHITECTURES)
         weights = "DEFAULT" if pretrained else None
         net = getattr(torchvision.models, arch)(weights=weights)
         stages = [("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool))]

