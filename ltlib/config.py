@@ -4,8 +4,8 @@ A :class:`RunConfig` names everything that changes a run's result; its :meth:`Ru
 names the run's cache folder. :func:`profile` gives the two sizes every notebook runs at:
 
 * ``quick``: CPU, minutes: ResNet-32 on a small long-tailed subset with the same imbalance profile
-  (largest class 500 images: about 1,230 CIFAR-10-LT IF 100 images), a short schedule (5 epochs,
-  1 warm-up, decay at 4) and 100 test images per class. It exists to exercise every code path
+  (largest class 500 images: 1,236 CIFAR-10-LT IF 100 images), a short schedule (4 epochs,
+  1 warm-up, decay at 3) and 50 test images per class. It exists to exercise every code path
   (every method, both stages, every figure), not to approach the papers' accuracy;
 * ``paper``: the papers' schedule: 200 epochs, 5 warm-up, x0.1 at 160 and 180, full test set.
 """
@@ -25,14 +25,17 @@ from ltlib.methods import METHODS
 from ltlib.methods.cmo import FOREGROUND_SAMPLERS
 from ltlib.methods.h2t import SELECTIONS
 from ltlib.methods.losses import LOSSES
-from ltlib.methods.smart import COVARIANCE_SOURCES, HEAD_CHOICES, HEAD_RULES, LAYERS, TAIL_SAMPLERS, check_tau
+from ltlib.methods.smart import (BATCH_MODES, COVARIANCE_SOURCES, HEAD_CHOICES, HEAD_RULES, LAYERS, TAIL_SAMPLERS,
+                                 WEIGHT_FORMS, check_tau)
 from ltlib.models import MODELS
-from ltlib.schedules import LR_SCHEDULES, check_schedule
+from ltlib.schedules import LR_SCHEDULES, check_schedule, schedule_settings
 
 PROFILES = ("quick", "paper")
 #: images per class of the balanced CIFAR training sets (n_max of the long tail)
 CIFAR_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
 DEVICES = ("auto", "cpu", "cuda")
+#: which stage-I weights a stage-II run starts from
+STAGE_ONE_WEIGHTS = ("final", "best")
 
 
 def _field(default, help_text: str, **kwargs):
@@ -43,6 +46,15 @@ def _added_field(default, help_text: str, **kwargs):
     """A field added after runs were cached: at its default it is left out of the identity, so the
     hashes (and cache entries) of every config written before it existed stay the same."""
     return _field(default, help_text, omit_at_default=True, **kwargs)
+
+
+def _without_added_defaults(config) -> dict:
+    """The config as JSON values, without fields added later that are at their default (``_added_field``)."""
+    values = json.loads(json.dumps(dataclasses.asdict(config)))
+    for item in dataclasses.fields(config):
+        if item.metadata.get("omit_at_default") and getattr(config, item.name) == item.default:
+            values.pop(item.name)
+    return values
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,10 @@ class RunConfig:
                                          "false = the paper's literal formulas")
     smart_tail_sampler: str = _field("balanced", f"SMART: sampler of the tail-dominated batch: {', '.join(TAIL_SAMPLERS)}")
     smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images) or half (largest half)")
+    smart_batches: str = _field("full", "SMART: full = a tail- and a head-dominated batch of batch_size each "
+                                        "(Algorithm 1); half = batch_size // 2 each (a baseline step's compute)")
+    smart_weight_form: str = _field("share", f"SMART: Eq. 11 under smart_normalize: {', '.join(WEIGHT_FORMS)} "
+                                             "(see ltlib.methods.smart)")
     # CMO (ltlib.methods.cmo); only hashed when method == "cmo"
     cmo_prob: float = _field(0.5, "CMO: probability of mixing a batch")
     cmo_sampler: str = _field("balanced", f"CMO: foreground sampler: {', '.join(FOREGROUND_SAMPLERS)}")
@@ -116,11 +132,8 @@ class RunConfig:
 
     def identity(self) -> dict:
         """What names the run: every field but the device and the parameters of unused methods."""
-        values = json.loads(json.dumps(self.to_dict()))
+        values = _without_added_defaults(self)
         values.pop("device")
-        for item in dataclasses.fields(self):
-            if item.metadata.get("omit_at_default") and getattr(self, item.name) == item.default:
-                values.pop(item.name)
         for prefix in ("smart_", "cmo_"):  # parameters of methods not in use change nothing
             if self.method != prefix[:-1]:
                 values = {k: v for k, v in values.items() if not k.startswith(prefix)}
@@ -144,6 +157,9 @@ class StageTwoConfig:
     stage1: RunConfig = field(default_factory=lambda: RunConfig(),
                               metadata={"help": "the stage-I run whose backbone is kept frozen", "cli": False})
     h2t_p: float = _field(0.0, "H2T fusion ratio p in [0, 1] (0 = plain cRT)")
+    stage1_weights: str = _added_field("final", f"stage-I weights re-trained on: {', '.join(STAGE_ONE_WEIGHTS)} "
+                                                "(final = last epoch; best = best test epoch, as the official code "
+                                                "may resume from)")
     h2t_fusing_sampler: str = _field("instance", f"H2T fusing-branch sampler: {', '.join(SAMPLERS)}")
     h2t_selection: str = _field("random", f"H2T channel selection: {', '.join(SELECTIONS)}")
     h2t_seam: str = _field("prepool", "seam where maps are fused: prepool or a model seam name")
@@ -194,7 +210,7 @@ class StageTwoConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
-        values = {k: v for k, v in json.loads(json.dumps(self.to_dict())).items() if k != "device"}
+        values = {k: v for k, v in _without_added_defaults(self).items() if k != "device"}
         values["stage1"] = self.stage1.identity()
         return values
 
@@ -205,6 +221,7 @@ class StageTwoConfig:
 
 def validate_stage_two(c: StageTwoConfig) -> None:
     require(isinstance(c.h2t_p, float) and 0 <= c.h2t_p <= 1, "h2t_p", c.h2t_p, "must be in [0, 1]")
+    require_one_of("stage1_weights", c.stage1_weights, STAGE_ONE_WEIGHTS)
     require_one_of("h2t_fusing_sampler", c.h2t_fusing_sampler, SAMPLERS)
     require_one_of("h2t_selection", c.h2t_selection, SELECTIONS)
     require_one_of("sampler", c.sampler, SAMPLERS)
@@ -262,7 +279,10 @@ def validate(config: RunConfig) -> None:
     require_one_of("smart_covariance", c.smart_covariance, COVARIANCE_SOURCES)
     require_one_of("smart_tail_sampler", c.smart_tail_sampler, TAIL_SAMPLERS)
     require_one_of("smart_head_rule", c.smart_head_rule, HEAD_RULES)
-    require(c.method != "smart" or c.batch_size >= 2, "batch_size", c.batch_size, "SMART needs >= 2 (two halves)")
+    require_one_of("smart_batches", c.smart_batches, BATCH_MODES)
+    require_one_of("smart_weight_form", c.smart_weight_form, WEIGHT_FORMS)
+    require(c.method != "smart" or c.smart_batches == "full" or c.batch_size >= 2, "batch_size", c.batch_size,
+            "SMART with smart_batches='half' needs >= 2 (two halves)")
     require(0 <= c.cmo_prob <= 1, "cmo_prob", c.cmo_prob, "must be in [0, 1]")
     require_one_of("cmo_sampler", c.cmo_sampler, FOREGROUND_SAMPLERS)
     require(isinstance(c.cmo_skip_epochs, int) and c.cmo_skip_epochs >= 0, "cmo_skip_epochs",
@@ -270,7 +290,7 @@ def validate(config: RunConfig) -> None:
 
 
 PROFILE_SETTINGS = {
-    "quick": dict(epochs=5, warmup_epochs=1, milestones=(4,), max_per_class=500, test_per_class=100, device="cpu"),
+    "quick": dict(epochs=4, warmup_epochs=1, milestones=(3,), max_per_class=500, test_per_class=50, device="cpu"),
     "paper": dict(epochs=200, warmup_epochs=5, milestones=(160, 180), test_per_class=0, device="auto"),
 }
 
@@ -294,16 +314,15 @@ def profile_of(config) -> str:
 
 def stage_two_profile(name: str, stage1: RunConfig, **overrides) -> StageTwoConfig:
     """Stage II of ``profile`` size on top of ``stage1`` (quick: 2 epochs on CPU; paper: 10)."""
-    if name not in PROFILES:
-        one_of("profile", name, PROFILES)
+    one_of("profile", name, PROFILES)
     return StageTwoConfig(stage1=stage1, **{**STAGE_TWO_PROFILE_SETTINGS[name], **overrides})
 
 
-def profile(name: str, **overrides) -> RunConfig:
-    """The ``quick`` or ``paper`` configuration, with any field overridden by keyword.
+def profile(name: str, schedule: str = "mislas", **overrides) -> RunConfig:
+    """The ``quick`` or ``paper`` configuration on a named paper ``schedule`` (``mislas``: H2T's rows;
+    ``cmo``: SMART's rows; see :mod:`ltlib.schedules`), with any field overridden by keyword.
 
     LDAM-DRW's deferred re-weighting starts at 160 in ``paper``; in ``quick`` pass ``drw_epoch``.
     """
-    if name not in PROFILES:
-        one_of("profile", name, PROFILES)
-    return RunConfig(**{**PROFILE_SETTINGS[name], **overrides})
+    one_of("profile", name, PROFILES)
+    return RunConfig(**{**PROFILE_SETTINGS[name], **schedule_settings(schedule), **overrides})

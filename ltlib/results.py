@@ -44,6 +44,10 @@ def data_for(config: RunConfig, root: str | None = None) -> LongTailedData:
                      config.test_per_class, root, config.max_per_class)
 
 
+#: the weight files of a cached run
+MODEL_FILES = {"final": "model.pt", "best": "model_best.pt"}
+
+
 @dataclass
 class Result:
     """A finished run: its config, metrics (see :func:`ltlib.train.final_metrics`) and folder.
@@ -121,10 +125,16 @@ class Result:
         """The long-tailed training and test data this run used (memoised in-process)."""
         return data_for(self.stage1)
 
-    def load_model(self, device="cpu") -> SeamNet:
+    def load_model(self, device="cpu", weights: str = "final") -> SeamNet:
+        """The trained model after the last epoch (``final``) or the best test epoch (``best``)."""
+        one_of("weights", weights, MODEL_FILES)
+        path = self.folder / MODEL_FILES[weights]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: this run was cached before ltlib kept its best-epoch "
+                                    f"weights; delete {self.folder} to train it again")
         stage1 = self.stage1
         model = build_model(stage1.model, len(self.metrics["class_counts"]), normed_classifier=stage1.loss == "ldam")
-        model.load_state_dict(torch.load(self.folder / "model.pt", map_location=device, weights_only=True))
+        model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
         return model.to(device).eval()
 
     def test_outputs(self, device="cpu"):
@@ -171,7 +181,7 @@ def load_result(config, root: Path | None = None) -> Result | None:
     for name, digest in stored.get("sha256", {}).items():
         if not (folder / name).is_file() or _sha256(folder / name) != digest:
             return _reject(folder, f"{name} is missing or fails its sha256 check")
-    if set(stored.get("sha256", {})) != {"metrics.json", "model.pt"}:
+    if not {"metrics.json", "model.pt"} <= set(stored.get("sha256", {})):
         return _reject(folder, "it has no checksums of metrics.json and model.pt")
     return Result(config, metrics, folder)
 
@@ -183,14 +193,20 @@ def _reject(folder: Path, reason: str) -> None:
     return None
 
 
-def save_result(config: RunConfig | StageTwoConfig, model: SeamNet, metrics: dict, root: Path | None = None) -> Result:
+def save_result(config: RunConfig | StageTwoConfig, model: SeamNet, metrics: dict, root: Path | None = None,
+                best_state: dict | None = None) -> Result:
+    """Write a finished run: final weights, best-epoch weights (when given), metrics, then config.json."""
     folder = run_folder(config, root)
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
-    atomic_write_bytes(folder / "model.pt", buffer.getvalue())
+    states = {"final": {k: v.cpu() for k, v in model.state_dict().items()}, "best": best_state}
+    for kind, state in states.items():
+        if state is not None:
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            atomic_write_bytes(folder / MODEL_FILES[kind], buffer.getvalue())
     atomic_write_json(folder / "metrics.json", metrics)
     # config.json last: its presence marks a complete entry
-    checksums = {name: _sha256(folder / name) for name in ("metrics.json", "model.pt")}
+    names = ["metrics.json"] + [MODEL_FILES[kind] for kind, state in states.items() if state is not None]
+    checksums = {name: _sha256(folder / name) for name in names}
     atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
                                                "config": config.identity(), "device": config.device,
                                                "sha256": checksums})
@@ -213,16 +229,18 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
     checkpointer = Checkpointer(run_folder(config, cache) / "checkpoint.pt")
     if isinstance(config, StageTwoConfig):
         stage1 = get_or_train(config.stage1, data_root, progress, cache)
-        output = train_stage_two(config, data_for(config.stage1, data_root), stage1.load_model(), progress=progress,
+        output = train_stage_two(config, data_for(config.stage1, data_root),
+                                 stage1.load_model(weights=config.stage1_weights), progress=progress,
                                  checkpointer=checkpointer)
         output.metrics["stage1_hash"] = config.stage1.hash()
+        output.metrics["stage1_weights"] = config.stage1_weights
     else:
         output = train_stage_one(config, data_for(config, data_root), progress=progress, checkpointer=checkpointer)
     device = next(output.model.parameters()).device
     output.metrics["device"] = str(device)
     output.metrics["device_name"] = device_name(device)
     output.metrics["software"] = software_versions()  # ltlib, torch, Python, sha256 of requirements-lock.txt
-    result = save_result(config, output.model, output.metrics, cache)
+    result = save_result(config, output.model, output.metrics, cache, best_state=output.history.best_state)
     checkpointer.remove()
     return result
 

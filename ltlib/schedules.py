@@ -3,14 +3,43 @@
 Learning rate per epoch (0-based ``e``): linear warm-up ``lr * (e + 1) / warmup`` for ``e < warmup``;
 then ``multistep`` (``lr * gamma^{#milestones <= e}``) or ``cosine``
 (``lr / 2 * (1 + cos(pi * (e - warmup) / (epochs - warmup)))``).
+
+**The two papers' stage-I schedules** (:data:`PAPER_SCHEDULES`, chosen with ``profile(...,
+schedule=name)``), both SGD 0.1 / 0.9 / 2e-4, batch 128, 200 epochs, 5 warm-up epochs:
+
+* ``mislas``: x0.1 at epoch 160 and again at 180 (MiSLAS, whose configs H2T's official code uses):
+  every H2T row;
+* ``cmo``: x0.01 after epoch 160 and x0.0001 after epoch 180 (CMO's and LDAM-DRW's CIFAR code, which
+  SMART says it follows, its ref. [45]): every SMART, CMO, LDAM-DRW, logit-adjustment and BSCE row
+  of SMART's tables. Their code counts epochs from 1 (``epoch = epoch + 1``; ``epoch > 160`` gives
+  0.01), so "after epoch 160" is 0-based epoch ``e >= 160``: milestone 160 with ``gamma = 0.01``
+  (``0.01^2 = 1e-4`` from ``e = 180``). Their warm-up ``lr * epoch / 5`` for 1-based ``epoch <= 5``
+  is ``lr * (e + 1) / 5`` here.
+
+The ``quick`` profile keeps each schedule's ``gamma`` on its own short milestones.
 """
 from __future__ import annotations
 
 import math
 
-from ltlib.checks import require, require_one_of
+from ltlib.checks import one_of, require, require_one_of
 
 LR_SCHEDULES = ("multistep", "cosine")
+#: named stage-I schedules of the papers (see the module docstring); ``gamma`` per milestone
+PAPER_SCHEDULES = {"mislas": {"gamma": 0.1}, "cmo": {"gamma": 0.01}}
+
+
+def schedule_settings(name: str) -> dict:
+    """The config fields a named paper schedule sets (on top of a profile's epochs and milestones)."""
+    return dict(PAPER_SCHEDULES[one_of("schedule", name, PAPER_SCHEDULES)])
+
+
+def schedule_of(config) -> str:
+    """The named schedule a stage-I config follows (``mislas``, ``cmo``), else ``custom``."""
+    if config.lr_schedule != "multistep":
+        return "custom"
+    return next((name for name, settings in PAPER_SCHEDULES.items()
+                 if all(getattr(config, key) == value for key, value in settings.items())), "custom")
 
 
 def learning_rate(epoch: int, lr: float, epochs: int, warmup: int, schedule: str,

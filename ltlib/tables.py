@@ -8,6 +8,7 @@ final-epoch and best-epoch top-1 on the data named in the ``data`` column.
 from __future__ import annotations
 
 from ltlib.config import RunConfig, profile, stage_two_profile
+from ltlib.schedules import schedule_of
 
 #: SMART Table 1, CIFAR-10-LT columns (IF 100, IF 50): the paper's numbers
 SMART_TABLE1_CIFAR10 = {"CE": (None, None), "BSCE": (None, None), "LDAM+DRW": (77.0, 79.3), "Logit Adj.": (77.7, None),
@@ -33,21 +34,38 @@ def paper_column(imbalance_factor: float, columns=(100, 50)):
     return list(columns).index(int(imbalance_factor)) if int(imbalance_factor) in columns else None
 
 
+#: how every SMART number is labelled: ltlib's scale-free reading of Eq. 4-6 and 11 (see the docstring
+#: of ltlib.methods.smart), not the paper's literal formulas, which diverge
+SMART_LABEL = "SMART (ltlib scale-free form)"
+
+
+def smart_base(profile_name: str, **common) -> RunConfig:
+    """SMART's rows follow CMO's schedule (x0.01 after 160, x0.0001 after 180; ltlib.schedules)."""
+    return profile(profile_name, schedule="cmo", **common)
+
+
 def smart_table1_rows(profile_name: str, **common):
-    """SMART Table 1 on our data: baselines and SMART variants (CIFAR-10-LT columns of the paper)."""
-    base = profile(profile_name, **common)
+    """SMART Table 1 on our data: baselines and SMART variants (CIFAR-10-LT columns of the paper), all on
+    CMO's schedule. The paper does not say which CIFAR-10 classes are head for SMART, so the ``paper``
+    profile runs both rules (many-shot, and the largest half); ``quick`` runs the default (many)."""
+    base = smart_base(profile_name, **common)
     drw = 160 if profile_name == "paper" else base.epochs - 1
-    configs = {"CE": base, "BSCE": base.replace(loss="bsce"), "LDAM+DRW": base.replace(loss="ldam", drw_epoch=drw),
-               "Logit Adj.": base.replace(loss="la"),
-               "CE+CMO": base.replace(method="cmo", cmo_skip_epochs=3 if profile_name == "paper" else 0),
-               "SMART": base.replace(method="smart"), "BSCE+SMART": base.replace(method="smart", loss="bsce")}
     column = paper_column(base.imbalance_factor)
-    return [(label, None if column is None else SMART_TABLE1_CIFAR10[label][column], config)
-            for label, config in configs.items()]
+    ref = lambda key: None if column is None else SMART_TABLE1_CIFAR10[key][column]  # noqa: E731
+    rows = [("CE", ref("CE"), base), ("BSCE", ref("BSCE"), base.replace(loss="bsce")),
+            ("LDAM+DRW", ref("LDAM+DRW"), base.replace(loss="ldam", drw_epoch=drw)),
+            ("Logit Adj.", ref("Logit Adj."), base.replace(loss="la")),
+            ("CE+CMO", ref("CE+CMO"), base.replace(method="cmo", cmo_skip_epochs=3 if profile_name == "paper" else 0))]
+    rules = ("many", "half") if profile_name == "paper" else ("many",)
+    for loss, key in (("ce", "SMART"), ("bsce", "BSCE+SMART")):
+        label = SMART_LABEL if key == "SMART" else f"BSCE+{SMART_LABEL}"
+        rows += [(f"{label}, head = {rule}", ref(key), base.replace(method="smart", loss=loss, smart_head_rule=rule))
+                 for rule in rules]
+    return rows
 
 
 def smart_table4_rows(profile_name: str, **common):
-    base = profile(profile_name, **common)
+    base = smart_base(profile_name, **common)
     rows = []
     for key, value in SMART_TABLE4.items():
         config = base.replace(loss="bsce" if "BSCE" in key else "ce")
@@ -58,42 +76,75 @@ def smart_table4_rows(profile_name: str, **common):
 
 
 def smart_table5_rows(profile_name: str, **common):
-    base = profile(profile_name, method="smart", **common)
+    base = smart_base(profile_name, **common).replace(method="smart")
     rows = [(f"layer {layer}", value, base.replace(smart_layer=layer)) for layer, value in SMART_TABLE5_LAYER.items()]
     rows += [(f"momentum {'dynamic' if m == 0 else m}", value, base.replace(smart_momentum=m))
              for m, value in SMART_TABLE5_MOMENTUM.items()]
     return rows
 
 
+def smart_weight_ablation_rows(profile_name: str, **common):
+    """ltlib's Eq. 11 forms side by side (no paper number): ``share`` (default), the earlier ``frobenius``
+    form, and no weights."""
+    base = smart_base(profile_name, **common).replace(method="smart")
+    return [(f"{SMART_LABEL}, Eq. 11 {form}", None, base.replace(smart_weight_form=form))
+            for form in ("share", "frobenius")] + [(f"{SMART_LABEL}, no Eq. 11 weights", None,
+                                                    base.replace(smart_weights=False))]
+
+
 def h2t_stage_one(profile_name: str, **common) -> RunConfig:
-    """H2T's stage I: CE with mixup (alpha = 1) on every batch."""
+    """H2T's stage I: CE with mixup (alpha = 1) on every batch, MiSLAS's schedule."""
     return profile(profile_name, mixup_alpha=1.0, **common)
 
 
+#: H2T's official configs cover CIFAR-100 only: CIFAR-10's stage-II p and weight decay are not published,
+#: so the paper profile runs every pair of these and the tables name the pair of each row
+CIFAR10_STAGE_TWO_GRID = {"h2t_p": (0.25, 0.3), "weight_decay": (2e-4, 5e-4)}
+
+
+def stage_two_label(config) -> str:
+    return f"p={config.h2t_p:g}, wd {config.effective_weight_decay:g}, stage-I {config.stage1_weights} epoch"
+
+
 def h2t_table6_rows(profile_name: str, **common):
+    """H2T Table 6 (CIFAR-10-LT). The paper's "CE" row is the official stage-I model (CE with mixup);
+    plain CE without mixup is its own labelled row. ``paper`` runs DR at both weight decays and DR+H2T
+    at every (p, weight decay) of :data:`CIFAR10_STAGE_TWO_GRID`; ``quick`` one of each."""
     stage1 = h2t_stage_one(profile_name, **common)
     column = [200, 100, 50].index(int(stage1.imbalance_factor)) if int(stage1.imbalance_factor) in (200, 100, 50) else None
     ref = lambda label: None if column is None else H2T_TABLE6[label][column]  # noqa: E731
     drw = 160 if profile_name == "paper" else stage1.epochs - 1
     plain = profile(profile_name, **common)
-    return [("CE", ref("CE"), plain), ("LDAM-DRW", ref("LDAM-DRW"), plain.replace(loss="ldam", drw_epoch=drw)),
-            ("DR", ref("DR"), stage_two_profile(profile_name, stage1, seed=stage1.seed)),
-            ("DR+H2T", ref("DR+H2T"), stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.25))]
+    rows = [("CE (stage I: CE + mixup)", ref("CE"), stage1), ("CE without mixup (not in the paper)", None, plain),
+            ("LDAM-DRW", ref("LDAM-DRW"), plain.replace(loss="ldam", drw_epoch=drw))]
+    decays = CIFAR10_STAGE_TWO_GRID["weight_decay"] if profile_name == "paper" else (0.0,)
+    ps = CIFAR10_STAGE_TWO_GRID["h2t_p"] if profile_name == "paper" else (0.25,)
+    h2t_default = stage_two_profile(profile_name, stage1).effective_weight_decay
+
+    def stage_two(weight_decay, **changes):  # H2T's own decay stays 0 (= "H2T's"), so each run has one hash
+        return stage_two_profile(profile_name, stage1, seed=stage1.seed,
+                                 weight_decay=0.0 if weight_decay == h2t_default else weight_decay, **changes)
+
+    rows += [(f"DR ({stage_two_label(c)})", ref("DR"), c) for c in (stage_two(weight_decay=wd) for wd in decays)]
+    rows += [(f"DR+H2T ({stage_two_label(c)})", ref("DR+H2T"), c)
+             for c in (stage_two(h2t_p=p, weight_decay=wd) for p in ps for wd in decays)]
+    return rows
 
 
 def h2t_table5_rows(profile_name: str, **common):
+    """H2T Table 5 (fusing samplers). The paper's 47.73 is its p = 0.3 result, so every fused row uses p = 0.3."""
     stage1 = h2t_stage_one(profile_name, **common)
     rows = [("DR (no H2T)", H2T_TABLE5["DR (no H2T)"][3], stage_two_profile(profile_name, stage1, seed=stage1.seed))]
-    rows += [(f"BS+{s[0].upper()}S ({s})", H2T_TABLE5[s][3],
-              stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.25, h2t_fusing_sampler=s))
+    rows += [(f"BS+{s[0].upper()}S ({s}), p=0.3", H2T_TABLE5[s][3],
+              stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.3, h2t_fusing_sampler=s))
              for s in ("reverse", "balanced", "instance")]
     return rows
 
 
 def h2t_table7_rows(profile_name: str, **common):
     stage1 = h2t_stage_one(profile_name, **common)
-    return [(selection, value, stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.3,
-                                                 h2t_selection=selection))
+    return [(f"{selection}, p=0.3", value, stage_two_profile(profile_name, stage1, seed=stage1.seed, h2t_p=0.3,
+                                                             h2t_selection=selection))
             for selection, value in H2T_TABLE7.items()]
 
 
@@ -110,5 +161,5 @@ def table_frame(rows, paper_dataset: str):
         records.append({"row": label, f"paper ({paper_dataset})": paper_value,
                         "ours final": round(result.final_top1, 2), "ours best epoch": round(result.best_top1, 2),
                         "many": splits["many"], "medium": splits["medium"], "few": splits["few"],
-                        "data": result.data_source, "config": config.hash()})
+                        "schedule": schedule_of(result.stage1), "data": result.data_source, "config": config.hash()})
     return pd.DataFrame.from_records(records).set_index("row")

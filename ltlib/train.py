@@ -45,13 +45,15 @@ def resolve_device(name: str) -> torch.device:
 @dataclass
 class History:
     """Per-epoch records of one fit: mean training loss, learning rate, test top-1, seconds (the
-    whole epoch) and train_seconds (the training steps alone, evaluation excluded)."""
+    whole epoch) and train_seconds (the training steps alone, evaluation excluded); ``best_state``
+    holds the model's weights (on the CPU) after the epoch with the best test top-1."""
 
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     test_top1: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     train_seconds: list = field(default_factory=list)
+    best_state: dict | None = None
 
     def best(self) -> tuple[float, int]:
         """(best test top-1, its 0-based epoch)."""
@@ -111,6 +113,8 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
         history.loss.append(mean_loss)
         history.lr.append(lr_at(epoch))
         history.test_top1.append(evaluate_epoch())
+        if history.test_top1[-1] > max(history.test_top1[:-1], default=-1.0):  # the first best epoch is kept
+            history.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         history.seconds.append(time.perf_counter() - started)
         bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}")
         if checkpointer is not None and checkpointer.due(epoch + 1, epochs):

@@ -116,9 +116,9 @@ def test_normalized_transfer_has_the_identity_norm_and_keeps_direction():
     assert semantic_weights(normalized_transfer(torch.eye(6)[None]))[0] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("normalize", [True, False])
-def test_weights_match_eq11_recomputed_from_the_statistics(normalize):
-    smart = transfer(tau=0.7, normalize=normalize)
+@pytest.mark.parametrize("normalize, form", [(True, "share"), (True, "frobenius"), (False, "share")])
+def test_weights_match_eq11_recomputed_from_the_statistics(normalize, form):
+    smart = transfer(tau=0.7, normalize=normalize, weight_form=form)
     labels = torch.tensor([0, 1, 2, 3, 4, 3, 4, 0])
     features = maps_of(labels, seed=4)
     smart.apply(features, labels, torch.ones(8, dtype=torch.bool), torch.Generator().manual_seed(9))
@@ -126,10 +126,17 @@ def test_weights_match_eq11_recomputed_from_the_statistics(normalize):
     cov = smart.statistics.covariance
     for i in (3, 4, 5, 6):  # tail samples
         s = cov[labels[i]].T @ cov[heads[i]]
+        if normalize:
+            s = s * 2.0 / torch.linalg.matrix_norm(s)  # sqrt(C) = 2
         sigma_th = torch.softmax(0.7 * s, -1) * s
         if normalize:
-            sigma_th = sigma_th * 2.0 / torch.linalg.matrix_norm(sigma_th)  # sqrt(C) = 2
-        assert float(smart.last_weights[i]) == pytest.approx(float(sigma_th.sum() / 4), rel=1e-4)
+            sigma_th = sigma_th * 2.0 / torch.linalg.matrix_norm(sigma_th)
+        if normalize and form == "share":
+            total = float(sigma_th.abs().sum())
+            expected = 1 + (total - float(sigma_th.diagonal().abs().sum())) / total
+        else:
+            expected = float(sigma_th.sum() / 4)
+        assert float(smart.last_weights[i]) == pytest.approx(expected, rel=1e-4)
 
 
 def transfer(**kwargs):

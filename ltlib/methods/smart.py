@@ -30,21 +30,30 @@ reaches the backbone through ``F``. The augmented map replaces the stage output 
 the network at the next stage. Only in training: in eval mode SMART does nothing.
 
 **Scale (``normalize``, default on; a decision the paper does not make).** Taken literally,
-Eq. 4-6 and 11 are not scale-free: ``Sigma_th`` carries the fourth power of the feature scale
-and multiplies features whose scale then grows step after step. Measured on ResNet-32 /
-CIFAR-10-LT (JPEG-q75 copy), seed 0, CPU: with the literal formulas the Eq. 11 weights are
-20-80 at the first step, 1e10 at the third, and the loss is NaN from the fourth step (lr 0.02).
-With ``normalize`` the transfer matrix is rescaled by one scalar per pair to
-``Sigma^_th = sqrt(C) * Sigma_th / ||Sigma_th||_F`` (the Frobenius norm of the identity), and
+Eq. 4-6 and 11 are not scale-free: ``S`` carries the fourth power of the feature scale (entries about
+170 at initialisation, so at ``tau = 1`` one entry already takes 0.82 of a row) and ``Sigma_th``
+multiplies features whose scale then grows step after step. Measured on ResNet-32 / CIFAR-10-LT
+(JPEG-q75 copy), seed 0, CPU: with the literal formulas the Eq. 11 weights are 20-80 at the first
+step, 1e10 at the third, and the loss is NaN from the fourth step (lr 0.02; ``tests/test_smart.py``
+keeps a check that they diverge). With ``normalize`` every matrix is rescaled by one scalar per pair
+to the Frobenius norm of the identity, ``N(A) = sqrt(C) * A / ||A||_F``:
 
-* Eq. 6 uses ``Sigma^_th * s_t`` with ``s_t = sqrt(mean(sigma_t^2))``, the tail's RMS standard
-  deviation, so the augmented map keeps the tail's mean and overall scale while taking the
-  head's channel structure;
-* Eq. 11 uses ``Sigma^_th``: ``omega = 1`` when ``Sigma^_th`` is the identity (no cross-channel
-  structure) and up to ``sqrt(C)`` when the transfer is fully correlated, i.e. higher weight for
-  tail samples strongly correlated with head features, which is the paper's stated intent.
+* Eq. 4 acts on ``S^ = N(S)``: ``Gamma = softmax(tau * S^)``, ``Sigma_th = N(Gamma ⊙ S^)``. A rescaling
+  of the features leaves ``S^`` unchanged, so one ``tau`` means the same all through training (an
+  identity-like ``S^`` has 1 on its diagonal: at ``tau = 1`` a row keeps ``e / (e + C - 1)`` on it;
+  ``tau = 10`` is nearly one-hot). The notebook's tau grid spans 0.1 .. 100 accordingly.
+* Eq. 6 uses ``Sigma_th * s_t`` with ``s_t = sqrt(mean(sigma_t^2))``, the tail's RMS standard
+  deviation, so the augmented map keeps the tail's mean and overall scale while taking the head's
+  channel structure.
+* Eq. 11 (``weight_form``). The literal ``omega = (1/C) sum_jk Sigma_th[j, k]`` is meant to give
+  harder tail samples (strongly correlated with head features) a *larger* weight (§3.5, §4.3). Of the
+  normalised matrix it lies between about ``1/sqrt(C)`` and ``sqrt(C)``, and measured on ResNet-32 /
+  CIFAR-10-LT (first 30 steps) it was 0.71-0.94: tail samples were *down*-weighted. So ltlib's
+  default ``share`` form is ``omega = 1 + sum_{j != k} |Sigma_th[j, k]| / sum_jk |Sigma_th[j, k]|``:
+  scale-free, exactly 1 when ``Sigma_th`` is diagonal (no head-tail cross-channel structure), growing
+  with the off-diagonal share of its mass (``2 - 1/C`` when every entry is equal), always in ``[1, 2)``. ``frobenius`` keeps ``(1/C) sum_jk N(Gamma ⊙ S^)[j, k]`` for the ablation.
 
-``normalize=False`` gives the literal formulas.
+``normalize=False`` gives the literal formulas everywhere (and the literal Eq. 11).
 
 **Layers (Table 5 left).** The paper's layers 1-4 are the last four stages before pooling:
 ResNet-32: 1 = stem (16 ch, 32x32), 2 = layer1 (16 ch), 3 = layer2 (32 ch, 16x16),
@@ -60,11 +69,16 @@ with augmentation off (Table 4), then ``Sigma_th`` only weights.
 training images), the paper's own split, all others are tail; ``'half'``: the ceil(C/2) largest
 classes are head. A tail sample's head class ``k_h`` is drawn per sample and step: ``online``
 uniformly among head classes; offline (a similarity source) uniformly among the ``top_k = 5``
-head classes most similar to its class. A pair is augmented only once ``k_h`` has statistics.
+head classes most similar to its class (all head classes when there are fewer than ``top_k``). A pair
+is augmented only once ``k_h`` has statistics.
 
 **Batches (Algorithm 1).** Each step draws a tail-dominated batch (``balanced`` or ``reverse``
-sampler) and a head-dominated batch (``instance``) of ``batch_size // 2`` images each, so a SMART
-step sees as many images as a baseline step (equal compute; the paper gives both batches |B|).
+sampler) and a head-dominated batch (``instance``). ``batches = 'full'`` (default, the paper's
+Algorithm 1): each of ``|B| = batch_size`` images, so a step sees ``2 |B|`` images; an epoch has
+``N // |B|`` steps, its head-dominated batches are one pass over the data like a baseline epoch, plus
+as many tail-dominated images (twice a baseline epoch's compute). ``'half'``: each of
+``batch_size // 2`` images, ``N // |B|`` steps of ``|B|`` images (a baseline epoch's compute; an
+epoch sees half the instance-sampled data).
 """
 from __future__ import annotations
 
@@ -81,6 +95,10 @@ from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
 EPSILON = 1e-8
 COVARIANCE_SOURCES = ("both", "head", "tail")
 HEAD_RULES = ("many", "half")
+#: Eq. 11 under ``normalize`` (see the module docstring)
+WEIGHT_FORMS = ("share", "frobenius")
+#: sizes of Algorithm 1's two batches: full = |B| each (the paper), half = |B| / 2 each (equal compute)
+BATCH_MODES = ("full", "half")
 LAYERS = (1, 2, 3, 4)
 #: head class of a tail sample: online (any head class) or offline by a class-similarity source
 HEAD_CHOICES = ("online",) + SIMILARITY_SOURCES
@@ -165,8 +183,9 @@ class ClassStatistics:
 
 
 def transfer_covariance(sigma_tail: torch.Tensor, sigma_head: torch.Tensor, tau: float,
-                        source: str = "both") -> torch.Tensor:
-    """Eq. 4-5 for a batch of pairs ``(n, C, C)``: ``Gamma ⊙ S``, ``Gamma = softmax(tau S)`` row-wise."""
+                        source: str = "both", normalize: bool = False) -> torch.Tensor:
+    """Eq. 4-5 for a batch of pairs ``(n, C, C)``: ``Gamma ⊙ S``, ``Gamma = softmax(tau S)`` row-wise;
+    with ``normalize`` both act on ``N(S)`` and the result is ``N(Gamma ⊙ N(S))`` (module docstring)."""
     check_tau(tau)
     require_one_of("smart_covariance", source, COVARIANCE_SOURCES)
     if source == "both":
@@ -175,8 +194,10 @@ def transfer_covariance(sigma_tail: torch.Tensor, sigma_head: torch.Tensor, tau:
         similarity = sigma_head
     else:
         similarity = sigma_tail
-    gamma = torch.softmax(tau * similarity, dim=-1)
-    return gamma * similarity
+    if normalize:
+        similarity = normalized_transfer(similarity)
+    transfer = torch.softmax(tau * similarity, dim=-1) * similarity
+    return normalized_transfer(transfer) if normalize else transfer
 
 
 def augment_features(rows: torch.Tensor, mean_tail: torch.Tensor, var_tail: torch.Tensor,
@@ -188,14 +209,31 @@ def augment_features(rows: torch.Tensor, mean_tail: torch.Tensor, var_tail: torc
 
 
 def normalized_transfer(sigma_th: torch.Tensor) -> torch.Tensor:
-    """``sqrt(C) * Sigma_th / ||Sigma_th||_F`` per pair ``(n, C, C)`` (the ``normalize`` decision)."""
+    """``N(A) = sqrt(C) * A / ||A||_F`` per pair ``(n, C, C)`` (the ``normalize`` decision)."""
     norm = torch.linalg.matrix_norm(sigma_th).clamp(min=1e-12)
     return sigma_th * (sigma_th.shape[-1] ** 0.5 / norm)[:, None, None]
 
 
 def semantic_weights(sigma_th: torch.Tensor) -> torch.Tensor:
-    """Eq. 11 for augmented samples: ``(1/C) sum_jk Sigma_th[j, k]`` per pair, ``(n,)``."""
+    """Eq. 11 as printed, for augmented samples: ``(1/C) sum_jk Sigma_th[j, k]`` per pair, ``(n,)``."""
     return sigma_th.sum(dim=(-1, -2)) / sigma_th.shape[-1]
+
+
+def share_weights(sigma_th: torch.Tensor) -> torch.Tensor:
+    """ltlib's scale-free Eq. 11 (``share``): ``1 + sum_{j != k} |A_jk| / sum_jk |A_jk|`` per pair,
+    ``(n,)`` in ``[1, 2)``: 1 for a diagonal ``A = Sigma_th``, larger with more cross-channel mass."""
+    magnitude = sigma_th.abs()
+    total = magnitude.sum(dim=(-1, -2))
+    diagonal = torch.diagonal(magnitude, dim1=-2, dim2=-1).sum(-1)
+    return 1.0 + (total - diagonal) / total.clamp(min=1e-30)
+
+
+def eq11_weights(sigma_th: torch.Tensor, normalize: bool, form: str) -> torch.Tensor:
+    """The Eq. 11 weight of each pair under the ``normalize`` / ``weight_form`` decisions."""
+    require_one_of("smart_weight_form", form, WEIGHT_FORMS)
+    if normalize and form == "share":
+        return share_weights(sigma_th)
+    return semantic_weights(sigma_th)
 
 
 def choose_head_classes(tail_labels: torch.Tensor, head_classes: torch.Tensor, generator: torch.Generator,
@@ -215,8 +253,11 @@ class SmartTransfer:
 
     def __init__(self, seam: str, class_counts, tau: float = 1.0, momentum: float = 0.0,
                  covariance_source: str = "both", augment: bool = True, weights: bool = True,
-                 head_rule: str = "many", candidates: torch.Tensor | None = None, normalize: bool = True):
+                 head_rule: str = "many", candidates: torch.Tensor | None = None, normalize: bool = True,
+                 weight_form: str = "share"):
         self.seam, self.tau, self.momentum, self.normalize = seam, tau, momentum, normalize
+        require_one_of("smart_weight_form", weight_form, WEIGHT_FORMS)
+        self.weight_form = weight_form
         self.covariance_source, self.augment, self.weights = covariance_source, augment, weights
         check_tau(tau)
         require_one_of("smart_covariance", covariance_source, COVARIANCE_SOURCES)
@@ -257,14 +298,12 @@ class SmartTransfer:
         heads = choose_head_classes(labels, self.head_classes, generator, self.candidates)
         active = augmentable & ~self.is_head[labels] & (stats.seen[heads] > 0)
         sigma_t, sigma_h = stats.covariance[labels], stats.covariance[heads]
-        sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source)
+        sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source, self.normalize)
         variance = torch.diagonal(sigma_t, dim1=-2, dim2=-1)
-        mixing = sigma_th
-        if self.normalize:
-            sigma_th = normalized_transfer(sigma_th)
-            mixing = sigma_th * variance.mean(-1).sqrt()[:, None, None]
+        mixing = sigma_th * variance.mean(-1).sqrt()[:, None, None] if self.normalize else sigma_th
         ones = torch.ones(batch, device=features.device)
-        self.last_weights = torch.where(active, semantic_weights(sigma_th), ones) if self.weights else ones
+        weights = eq11_weights(sigma_th, self.normalize, self.weight_form)
+        self.last_weights = torch.where(active, weights, ones) if self.weights else ones
         if not self.augment:
             return features
         rows = features.reshape(batch, channels, -1).transpose(1, 2)
@@ -282,13 +321,14 @@ def offline_candidates(class_names, class_counts, head_choice: str, head_rule: s
     from ltlib.semantics import class_similarity, top_k_similar
 
     similarity = class_similarity(list(class_names), head_choice)
-    head = head_class_mask(class_counts, head_rule)
-    return torch.as_tensor(top_k_similar(similarity, head.nonzero().flatten().tolist(), top_k))
+    heads = head_class_mask(class_counts, head_rule).nonzero().flatten().tolist()
+    # fewer head classes than top_k (e.g. 4 many-shot classes in the quick subset): draw among all of them
+    return torch.as_tensor(top_k_similar(similarity, heads, min(top_k, len(heads))))
 
 
 @register_method("smart")
 class SmartObjective(SupervisedObjective):
-    """Algorithm 1: a tail-dominated and a head-dominated half batch per step, SMART at a seam."""
+    """Algorithm 1: a tail-dominated and a head-dominated batch per step, SMART at a seam."""
 
     @classmethod
     def from_config(cls, config, data, model, generator):
@@ -301,10 +341,12 @@ class SmartObjective(SupervisedObjective):
         self.transfer = SmartTransfer(
             smart_seam(model, config.smart_layer), data.class_counts, config.smart_tau, config.smart_momentum,
             config.smart_covariance, config.smart_augment, config.smart_weights, config.smart_head_rule,
-            candidates, config.smart_normalize).to(data.train_labels.device)
+            candidates, config.smart_normalize, config.smart_weight_form).to(data.train_labels.device)
         self.tail_sampler = Sampler(config.smart_tail_sampler, data.train_labels, data.num_classes)
         self.head_sampler = Sampler("instance", data.train_labels, data.num_classes)
-        self.half = config.batch_size // 2
+        require_one_of("smart_batches", config.smart_batches, BATCH_MODES)
+        # images in each of the two batches (module docstring, "Batches")
+        self.branch_size = config.batch_size if config.smart_batches == "full" else config.batch_size // 2
 
     def state_dict(self) -> dict:
         stats = self.transfer.statistics
@@ -320,14 +362,14 @@ class SmartObjective(SupervisedObjective):
             self.transfer.statistics = stats
 
     def start_epoch(self, epoch: int) -> int:
-        tail = self.tail_sampler.epoch_batches(self.half, self.generator)
-        head = self.head_sampler.epoch_batches(self.half, self.generator)
+        tail = self.tail_sampler.epoch_batches(self.branch_size, self.generator)
+        head = self.head_sampler.epoch_batches(self.branch_size, self.generator)
         steps = self.data.train_labels.numel() // self.config.batch_size
-        self.batches = torch.cat([tail[:steps], head[:steps]], dim=1)  # (steps, 2 * half)
+        self.batches = torch.cat([tail[:steps], head[:steps]], dim=1)  # (steps, 2 * branch_size)
         return steps
 
     def loss(self, step: int, epoch: int) -> torch.Tensor:
         inputs, targets = self.augmented_batch(self.batches[step])
-        from_tail_batch = torch.arange(targets.numel(), device=targets.device) < self.half
+        from_tail_batch = torch.arange(targets.numel(), device=targets.device) < self.branch_size
         logits = self.model(inputs, hook=self.transfer.hook(self.model, targets, from_tail_batch, self.generator))
         return self.weighted_loss(logits, targets, epoch, self.transfer.last_weights)

@@ -1,0 +1,115 @@
+"""Issue-15 decisions, pinned: the papers' schedules, SMART's batches, its scale-free Eq. 4 and 11, the
+divergence of the literal formulas, H2T's table rows and the stage-I weights stage II starts from."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ltlib.config import profile
+from ltlib.methods.smart import SmartObjective, share_weights, transfer_covariance
+from ltlib.models import build_model
+from ltlib.results import save_result
+from ltlib.schedules import config_learning_rate, schedule_of
+from ltlib.train import NonFiniteLossError, train_stage_one
+from test_train import tiny_config, tiny_data
+
+
+def ldam_drw_learning_rate(epoch: int, lr: float = 0.1) -> float:
+    """Independent transcription of CMO's / LDAM-DRW's CIFAR ``adjust_learning_rate`` (1-based epochs)."""
+    epoch = epoch + 1
+    if epoch <= 5:
+        return lr * epoch / 5
+    if epoch > 180:
+        return lr * 0.0001
+    if epoch > 160:
+        return lr * 0.01
+    return lr
+
+
+def test_cmo_schedule_equals_the_code_smart_follows_at_every_epoch():
+    config = profile("paper", schedule="cmo")
+    assert schedule_of(config) == "cmo"
+    for epoch in range(200):
+        assert config_learning_rate(config, epoch) == pytest.approx(ldam_drw_learning_rate(epoch), rel=1e-12), epoch
+    assert config_learning_rate(config, 159) == pytest.approx(0.1) and config_learning_rate(config, 160) == pytest.approx(1e-3)
+
+
+def test_mislas_schedule_is_h2ts_and_the_default():
+    config = profile("paper")
+    assert schedule_of(config) == "mislas"
+    rates = [config_learning_rate(config, e) for e in (4, 159, 160, 179, 180, 199)]
+    assert rates == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    with pytest.raises(ValueError, match="unknown schedule 'step'; allowed: mislas, cmo"):
+        profile("paper", schedule="step")
+
+
+@pytest.mark.parametrize("mode, width", [("full", 16), ("half", 8)])
+def test_smart_draws_two_batches_of_the_chosen_size(mode, width):
+    config = tiny_config(method="smart", smart_head_rule="half", smart_batches=mode)  # batch_size 8
+    data = tiny_data()
+    torch.manual_seed(0)
+    objective = SmartObjective.from_config(config, data, build_model("resnet32", 3), torch.Generator().manual_seed(0))
+    steps = objective.start_epoch(0)
+    assert steps == data.train_labels.numel() // 8 and objective.batches.shape == (steps, width)
+
+
+def random_transfer(n=64, channels=6, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, channels, channels, generator=generator) * torch.rand(n, 1, 1, generator=generator) * 50
+
+
+def test_share_weights_are_at_least_one_and_grow_with_cross_channel_mass():
+    weights = share_weights(random_transfer())
+    assert (weights >= 1).all() and (weights < 2).all()
+    assert share_weights(torch.diag_embed(torch.rand(3, 6) + 0.1)) == pytest.approx(torch.ones(3))
+    assert float(share_weights(torch.full((1, 6, 6), 3.0))[0]) == pytest.approx(2 - 1 / 6)
+    base = torch.eye(6)[None]
+    weaker, stronger = base + 0.1 * (1 - base), base + 0.5 * (1 - base)
+    assert float(share_weights(weaker)[0]) < float(share_weights(stronger)[0])
+    torch.testing.assert_close(share_weights(random_transfer() * 1e4), share_weights(random_transfer()))  # scale-free
+
+
+def random_covariance(n=8, channels=5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    roots = torch.randn(n, channels, channels, generator=generator)
+    return roots @ roots.transpose(1, 2) + 0.1 * torch.eye(channels)
+
+
+@pytest.mark.parametrize("scale", [1e-2, 3.0, 1e2])
+def test_tau_means_the_same_at_any_feature_scale(scale):
+    tail, head = random_covariance(seed=1), random_covariance(seed=2)
+    # features scaled by s scale covariances by s^2
+    reference = transfer_covariance(tail, head, tau=2.0, normalize=True)
+    scaled = transfer_covariance(tail * scale ** 2, head * scale ** 2, tau=2.0, normalize=True)
+    torch.testing.assert_close(scaled, reference, rtol=1e-4, atol=1e-5)
+    literal = transfer_covariance(tail * scale ** 2, head * scale ** 2, tau=2.0)
+    assert not torch.allclose(literal / literal.norm(), transfer_covariance(tail, head, tau=2.0) /
+                              transfer_covariance(tail, head, tau=2.0).norm(), rtol=1e-3)
+
+
+def test_literal_formulas_diverge_while_the_scale_free_form_stays_finite():
+    data = tiny_data(counts=(48, 24, 12))
+    settings = dict(method="smart", smart_head_rule="half", epochs=6, lr=0.02, warmup_epochs=0)
+    with pytest.raises(NonFiniteLossError, match="epoch 0"):  # within the first 10 steps
+        train_stage_one(tiny_config(smart_normalize=False, **settings), data, progress=False)
+    losses = train_stage_one(tiny_config(**settings), data, progress=False).metrics["history"]["loss"]
+    assert len(losses) == 6 and all(math.isfinite(loss) for loss in losses)  # 60 steps
+
+
+def test_stage_two_can_start_from_the_best_stage_one_epoch(tmp_path):
+    config = tiny_config(epochs=4)
+    output = train_stage_one(config, tiny_data(), progress=False)
+    history = output.history
+    best_epoch = max(range(4), key=history.test_top1.__getitem__)
+    assert history.best_state is not None and output.metrics["best_epoch"] == best_epoch
+    result = save_result(config, output.model, output.metrics, tmp_path, best_state=history.best_state)
+    best, final = result.load_model(weights="best"), result.load_model(weights="final")
+    for name, value in best.state_dict().items():
+        torch.testing.assert_close(value, history.best_state[name])
+    if best_epoch != 3:
+        assert any(not torch.equal(value, final.state_dict()[name]) for name, value in best.state_dict().items())
+    (result.folder / "model_best.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="cached before ltlib kept its best-epoch weights"):
+        result.load_model(weights="best")
