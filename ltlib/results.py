@@ -7,9 +7,12 @@ entry whose stored config or version does not match what was asked is rejected a
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +63,11 @@ class Result:
     config: RunConfig
     metrics: dict
     folder: Path
+
+    @property
+    def metrics_only(self) -> bool:
+        """True for a run imported from the results store without weights."""
+        return not (self.folder / MODEL_FILES["final"]).is_file()
 
     @property
     def stage1(self) -> RunConfig:
@@ -129,6 +137,9 @@ class Result:
         """The trained model after the last epoch (``final``) or the best test epoch (``best``)."""
         one_of("weights", weights, MODEL_FILES)
         path = self.folder / MODEL_FILES[weights]
+        if not path.is_file() and self.metrics_only:
+            raise FileNotFoundError(f"the results store keeps no {weights} weights of run {self.config.hash()} (only "
+                                    f"its metrics); delete {self.folder} and train it to get the model")
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: this run was cached before ltlib kept its best-epoch "
                                     f"weights; delete {self.folder} to train it again")
@@ -181,51 +192,138 @@ def load_result(config, root: Path | None = None) -> Result | None:
     for name, digest in stored.get("sha256", {}).items():
         if not (folder / name).is_file() or _sha256(folder / name) != digest:
             return _reject(folder, f"{name} is missing or fails its sha256 check")
-    if not {"metrics.json", "model.pt"} <= set(stored.get("sha256", {})):
-        return _reject(folder, "it has no checksums of metrics.json and model.pt")
+    # a trained entry has its weights; one imported from the results store may hold metrics only
+    required = {"metrics.json"} if stored.get("source") == "store" else {"metrics.json", "model.pt"}
+    if not required <= set(stored.get("sha256", {})):
+        return _reject(folder, f"it has no checksums of {' and '.join(sorted(required))}")
     return Result(config, metrics, folder)
 
 
 def _reject(folder: Path, reason: str) -> None:
-    import warnings
-
     warnings.warn(f"ignoring cached run {folder}: {reason}; it will be recomputed", stacklevel=3)
     return None
+
+
+def write_entry(config, metrics: dict, root: Path | None = None, states: dict | None = None,
+                source: str = "trained") -> Result:
+    """Write a cache entry: weights ``{"final": state, "best": state}`` (either may be absent), metrics,
+    then config.json, whose presence marks a complete entry."""
+    folder = run_folder(config, root)
+    names = ["metrics.json"]
+    for kind, state in (states or {}).items():
+        if state is not None:
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            atomic_write_bytes(folder / MODEL_FILES[kind], buffer.getvalue())
+            names.append(MODEL_FILES[kind])
+    atomic_write_json(folder / "metrics.json", metrics)
+    checksums = {name: _sha256(folder / name) for name in names}
+    atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
+                                               "config": config.identity(), "device": config.device,
+                                               "source": source, "sha256": checksums})
+    return Result(config, metrics, folder)
 
 
 def save_result(config: RunConfig | StageTwoConfig, model: SeamNet, metrics: dict, root: Path | None = None,
                 best_state: dict | None = None) -> Result:
     """Write a finished run: final weights, best-epoch weights (when given), metrics, then config.json."""
-    folder = run_folder(config, root)
-    states = {"final": {k: v.cpu() for k, v in model.state_dict().items()}, "best": best_state}
-    for kind, state in states.items():
-        if state is not None:
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            atomic_write_bytes(folder / MODEL_FILES[kind], buffer.getvalue())
-    atomic_write_json(folder / "metrics.json", metrics)
-    # config.json last: its presence marks a complete entry
-    names = ["metrics.json"] + [MODEL_FILES[kind] for kind, state in states.items() if state is not None]
-    checksums = {name: _sha256(folder / name) for name in names}
-    atomic_write_json(folder / "config.json", {"ltlib_version": __version__, "hash": config.hash(),
-                                               "config": config.identity(), "device": config.device,
-                                               "sha256": checksums})
-    return Result(config, metrics, folder)
+    final = {k: v.cpu() for k, v in model.state_dict().items()}
+    return write_entry(config, metrics, root, {"final": final, "best": best_state})
+
+
+def from_store(config, cache: Path | None = None, store_root: Path | None = None) -> Result | None:
+    """The results store's entry of ``config`` imported into the cache, or None when it has none.
+
+    A damaged store entry is rejected with a warning that names it (and the run counts as missing).
+    """
+    from ltlib import store
+
+    try:
+        found = store.read_entry(config, store_root)
+        if found is None:
+            return None
+        weights = store.entry_weights(config, store_root)
+    except store.StoreError as error:
+        warnings.warn(f"ignoring {error}", stacklevel=2)
+        return None
+    return write_entry(config, found[1], cache, {"final": weights}, source="store")
+
+
+class RunsNotStored(RuntimeError):
+    """Training is off and runs are neither cached nor in the results store; the message names them."""
+
+    def __init__(self, configs, notebook: str | None = None):
+        self.configs = list(configs)
+        profile = profile_of(self.configs[0]) if self.configs else "paper"
+        profile = profile if profile != "custom" else "paper"
+        only = f" --only {notebook}" if notebook else ""
+        listed = "; ".join(f"{c.hash()} ({describe(c)})" for c in self.configs[:8])
+        more = f" and {len(self.configs) - 8} more" if len(self.configs) > 8 else ""
+        super().__init__(f"{len(self.configs)} run(s) are neither cached nor in the results store, and training is "
+                         f"off (LTLIB_TRAIN=0): {listed}{more}. Produce them on a GPU with: "
+                         f"python -m ltlib campaign --profile {profile}{only}")
+
+
+def describe(config) -> str:
+    """A short human name of a run: method, loss and the settings that tell it apart."""
+    if isinstance(config, StageTwoConfig):
+        return f"stage II p={config.h2t_p:g} on {config.stage1.hash()}"
+    return f"{config.method}/{config.loss} IF {config.imbalance_factor:g} seed {config.seed}"
+
+
+def training_allowed(train: bool | None = None) -> bool:
+    """``train`` when given, else ``$LTLIB_TRAIN`` (``0`` turns training off), else on."""
+    if train is not None:
+        return train
+    return os.environ.get("LTLIB_TRAIN", "1").lower() not in ("0", "false", "no", "off")
+
+
+@contextlib.contextmanager
+def run_lock(config, cache: Path | None = None):
+    """An exclusive lock on one run, so two processes asking for it train it once (the other waits)."""
+    import fcntl
+
+    path = run_folder(config, cache).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: how many runs this process has trained (the tests of the lock and of "nothing was trained" read it)
+TRAINED: list[str] = []
 
 
 def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = None, progress: bool = True,
-                 cache: Path | None = None) -> Result:
-    """The result of ``config``: from the cache when present, otherwise trained and cached.
+                 cache: Path | None = None, train: bool | None = None) -> Result:
+    """The result of ``config``: from the cache, else from the results store, else trained and cached.
 
-    A :class:`StageTwoConfig` first gets (or trains) its stage-I result, then re-trains the
-    classifier on that backbone; its metrics name the stage-I run (``stage1_hash``). A run killed
-    midway resumes from its checkpoint (``checkpoint.pt`` in its folder) when asked again.
+    ``train=False`` (or ``LTLIB_TRAIN=0``) raises :class:`RunsNotStored` instead of training. Two
+    processes asking for one run: one trains, the other waits for it and reads the result. A
+    :class:`StageTwoConfig` first gets (or trains) its stage-I result, then re-trains the classifier
+    on that backbone; its metrics name the stage-I run (``stage1_hash``). A run killed midway resumes
+    from its checkpoint (``checkpoint.pt`` in its folder) when asked again.
     """
-    from ltlib.train import train_stage_one, train_stage_two
-
-    found = load_result(config, cache)
+    record = os.environ.get("LTLIB_RECORD_RUNS")  # tests check that the campaign plans every run asked for
+    if record:
+        with open(record, "a") as log:
+            log.write(config.hash() + "\n")
+    found = load_result(config, cache) or from_store(config, cache)
     if found is not None:
         return found
+    if not training_allowed(train):
+        raise RunsNotStored([config])
+    with run_lock(config, cache):
+        found = load_result(config, cache)  # trained by another process while this one waited
+        return found if found is not None else _train(config, data_root, progress, cache)
+
+
+def _train(config, data_root, progress: bool, cache: Path | None) -> Result:
+    from ltlib.train import train_stage_one, train_stage_two
+
     checkpointer = Checkpointer(run_folder(config, cache) / "checkpoint.pt")
     if isinstance(config, StageTwoConfig):
         stage1 = get_or_train(config.stage1, data_root, progress, cache)
@@ -242,14 +340,43 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
     output.metrics["software"] = software_versions()  # ltlib, torch, Python, sha256 of requirements-lock.txt
     result = save_result(config, output.model, output.metrics, cache, best_state=output.history.best_state)
     checkpointer.remove()
+    TRAINED.append(config.hash())
     return result
 
 
-def sweep(configs, data_root: str | None = None, progress: bool = True, cache: Path | None = None) -> list[Result]:
-    """Results of many configs in order (a tau sweep, a p sweep, seeds): cached runs are read,
-    missing ones trained; an interrupted sweep, asked again, trains only what is still missing."""
+def missing_runs(configs, cache: Path | None = None) -> list:
+    """The configs that are neither cached nor in the results store (nothing is trained or imported)."""
+    from ltlib import store
+
+    missing = []
+    for config in configs:
+        if load_result(config, cache) is not None:
+            continue
+        try:
+            if store.read_entry(config) is not None:
+                continue
+        except store.StoreError:
+            pass
+        missing.append(config)
+    return missing
+
+
+def sweep(configs, data_root: str | None = None, progress: bool = True, cache: Path | None = None,
+          train: bool | None = None, notebook: str | None = None) -> list[Result]:
+    """Results of many configs in order (a tau sweep, a p sweep, seeds): cached or stored runs are read,
+    missing ones trained; an interrupted sweep, asked again, trains only what is still missing. With
+    training off, every missing run is named at once (with the campaign command for ``notebook``)."""
     from ltlib.train import progress_bar
 
     configs = list(configs)
-    return [get_or_train(config, data_root, progress, cache)
+    if not training_allowed(train):
+        missing = missing_runs(configs, cache)
+        if missing:
+            raise RunsNotStored(missing, notebook)
+    return [get_or_train(config, data_root, progress, cache, train)
             for config in progress_bar(configs, progress and len(configs) > 1, desc="sweep")]
+
+
+def get_runs(runs: dict, notebook: str | None = None, **options) -> dict:
+    """``{label: Result}`` for ``{label: config}`` (a notebook's run set, :mod:`ltlib.runsets`)."""
+    return dict(zip(runs, sweep(runs.values(), notebook=notebook, **options)))

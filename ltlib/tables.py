@@ -152,11 +152,11 @@ def table_frame(rows, paper_dataset: str):
     """Run or load every row's config; a DataFrame with the paper's number beside ours."""
     import pandas as pd
 
-    from ltlib.results import get_or_train
+    from ltlib.results import sweep
 
     records = []
-    for label, paper_value, config in rows:
-        result = get_or_train(config)
+    results = sweep([config for _, _, config in rows], notebook="08_tables")  # names every missing run at once
+    for (label, paper_value, config), result in zip(rows, results):
         splits = result.splits("counts")
         records.append({"row": label, f"paper ({paper_dataset})": paper_value,
                         "ours final": round(result.final_top1, 2), "ours best epoch": round(result.best_top1, 2),

@@ -11,13 +11,13 @@ import ltlib.train
 from ltlib.config import RunConfig
 from ltlib.models import build_model
 from ltlib.results import get_or_train, load_result, save_result
-from ltlib.train import TrainOutput
+from ltlib.train import History, TrainOutput
 
 
 def fake_output(config, data=None, progress=True, checkpointer=None):
     torch.manual_seed(config.seed)
     metrics = {"final_top1": float(config.seed), "class_counts": [1] * 10, "data_source": "fake"}
-    return TrainOutput(build_model("resnet32", 10), None, metrics)
+    return TrainOutput(build_model("resnet32", 10), History(), metrics)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_fields_added_later_keep_the_hashes_of_earlier_configs():
     assert profile("paper").hash() == "52f909a98647"
     assert stage_two_profile("paper", profile("paper", mixup_alpha=1.0), h2t_p=0.25).hash() == "s2-46979a900030"
     assert "max_per_class" not in profile("paper").identity()
-    assert profile("quick").identity()["max_per_class"] == 500
+    assert profile("quick").identity()["max_per_class"] == 300
     assert profile("paper", max_per_class=500).hash() != profile("paper").hash()
 
 
@@ -61,7 +61,7 @@ def test_roundtrip_and_unknown_fields():
 def test_profiles():
     quick, paper = profile("quick"), profile("paper")
     assert (paper.epochs, paper.milestones, paper.warmup_epochs, paper.test_per_class) == (200, (160, 180), 5, 0)
-    assert quick.epochs < 10 and quick.device == "cpu" and (quick.max_per_class, quick.test_per_class) == (500, 50)
+    assert quick.epochs < 10 and quick.device == "cpu" and (quick.max_per_class, quick.test_per_class) == (300, 50)
     assert profile("quick", seed=3).seed == 3
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         profile("huge")

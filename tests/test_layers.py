@@ -13,8 +13,10 @@ LAYERS = {
     "ltlib.config": 3,
     "ltlib.train": 4,
     "ltlib.results": 5,
-    "ltlib.tables": 6, "ltlib.plots": 6, "ltlib.regenerate": 6,
-    "ltlib.cli": 7, "ltlib.__main__": 7,
+    "ltlib.store": 4,
+    "ltlib.tables": 6, "ltlib.plots": 6, "ltlib.runsets": 6,
+    "ltlib.campaign": 7, "ltlib.regenerate": 7,
+    "ltlib.cli": 8, "ltlib.__main__": 8,
 }
 
 
@@ -36,8 +38,10 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("ltlib")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ltlib"):
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names} & modules  # from pkg import module
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules  # from pkg import module
+            found |= submodules
+            if len(submodules) < len(node.names):  # a name defined in the package itself
+                found.add(node.module)
     return found & modules
 
 

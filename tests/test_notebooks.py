@@ -1,10 +1,13 @@
 """Every figure notebook: committed without outputs, has a parameters cell, runs under papermill (quick)."""
 from __future__ import annotations
 
+import os
+
 import nbformat
 import pytest
 
-from ltlib.regenerate import notebooks, run_notebook
+from ltlib import runsets
+from ltlib.regenerate import notebooks, regenerate, run_notebook
 
 NOTEBOOKS = notebooks()
 
@@ -32,10 +35,28 @@ def test_committed_without_outputs_and_with_parameters(path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_headless_in_quick_profile(path, tmp_path, real_cifar10):
+def test_notebook_runs_headless_in_quick_profile(path, tmp_path, real_cifar10, monkeypatch):
+    asked = tmp_path / "asked-runs.txt"
+    monkeypatch.setenv("LTLIB_RECORD_RUNS", str(asked))  # the kernel inherits it
     run = run_notebook(path, "quick", tmp_path)
     assert run.error is None, f"{path.name} failed at {run.error}"
+    if path.stem in runsets.NOTEBOOK_RUNSETS:  # the campaign plans every run the notebook asked for
+        planned = {config.hash() for config in runsets.notebook_configs(path.stem, "quick")}
+        assert asked.is_file() and set(asked.read_text().split()) <= planned
     executed = nbformat.read(tmp_path / path.name, as_version=4)
     shown = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
              if {"image/png", "text/html"} & set(o.get("data", {}))]
     assert shown, "the notebook shows no figure or table"
+
+
+@pytest.mark.notebook
+def test_paper_profile_renders_only_from_stored_runs_and_trains_nothing(tmp_path, monkeypatch, real_cifar10):
+    monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path / "figures"))  # never the committed figures/ in a test
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "empty-store"))
+    monkeypatch.delenv("LTLIB_TRAIN", raising=False)
+    runs = regenerate("paper", selected=["00_quickstart", "01_class_similarity"], output_folder=tmp_path / "out")
+    by_name = {run.name: run for run in runs}
+    assert by_name["01_class_similarity.ipynb"].error is None  # needs no training
+    skipped = by_name["00_quickstart.ipynb"]
+    assert skipped.error is None and "python -m ltlib campaign --profile paper --only 00_quickstart" in skipped.skipped
+    assert "LTLIB_TRAIN" not in os.environ  # training was off inside the kernels only

@@ -15,14 +15,22 @@ def test_savefig_is_byte_stable_with_provenance(tmp_path, monkeypatch):
     monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path))
     fig, ax = plt.subplots()
     plots.class_count_curve([500, 50, 5], ["a", "b", "c"], ax=ax)
-    png = plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0})
+    png = plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0, "profile": "quick"})
     first = {s: (tmp_path / f"demo.{s}").read_bytes() for s in ("png", "pdf")}
-    plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0})
+    plots.savefig(fig, "demo", {"counts": [500, 50, 5]}, {"config_hash": "abc", "seed": 0, "profile": "quick"})
     assert png == tmp_path / "demo.png" and first["png"][:4] == b"\x89PNG" and first["pdf"][:4] == b"%PDF"
     assert all(first[s] == (tmp_path / f"demo.{s}").read_bytes() for s in ("png", "pdf"))
     sidecar = json.loads((tmp_path / "demo.json").read_text())
     assert sidecar["data"]["counts"] == [500, 50, 5] and sidecar["config_hash"] == "abc"
-    assert {"ltlib_version", "git_commit", "profile"} <= set(sidecar)
+    assert {"ltlib_version", "git_commit"} <= set(sidecar) and sidecar["profile"] == "quick"
+    plt.close(fig)
+
+
+def test_the_profile_comes_from_the_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path))
+    fig, _ = plt.subplots()
+    plots.savefig(fig, "runs", {}, {"CE": {"profile": "paper"}, "SMART": {"profile": "paper"}})
+    assert json.loads((tmp_path / "runs.json").read_text())["profile"] == "paper"
     plt.close(fig)
 
 

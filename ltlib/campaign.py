@@ -1,0 +1,183 @@
+"""``python -m ltlib campaign``: train every run the notebooks and tables need at a profile, then store them.
+
+* **Plan** (:func:`plan`): the configs come from :mod:`ltlib.runsets`, the functions the notebooks call
+  themselves, for every notebook (``--only`` picks some), at IF 100 and at the papers' other
+  CIFAR-10-LT columns (:data:`ltlib.runsets.PAPER_VARIANTS`), for each seed. Ordered by value: seed 0
+  of every notebook first (notebook order), then seed 1, ...; a stage-I run always comes before the
+  stage-II runs that need it; duplicates are planned once.
+* **Skip** what is cached or already in the results store.
+* **Run** with ``workers`` processes (``--workers K``, several runs share one GPU): each claims the
+  next unclaimed run through a lock file, so runs are split without a coordinator, and a worker that
+  needs a stage I another one is training waits for it (:func:`ltlib.results.run_lock`). A run does
+  not depend on what else shares the GPU, so a packed run gives the result it gives alone.
+* **Resume**: every run checkpoints each epoch, so a campaign killed at any moment continues where it
+  stopped when started again, re-training nothing that finished.
+* **Store**: each finished run is written to the results store (:mod:`ltlib.store`); ``--export DIR``
+  packs the store entries of this plan into tarballs of at most 15 MiB for the trip home.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltlib import runsets, store
+from ltlib.config import StageTwoConfig
+from ltlib.results import describe, get_or_train, load_result, missing_runs, run_folder
+
+#: seconds per stage-I epoch assumed by ``--dry-run`` when none is given (ResNet-32, CIFAR-10-LT IF 100,
+#: batch 128; a quick-profile epoch on the 2-core CPU of the development machines)
+DEFAULT_SECONDS_PER_EPOCH = {"cpu": 4.0, "cuda": 1.5}
+
+
+@dataclass
+class PlannedRun:
+    config: object
+    seed: int
+    notebooks: list[str] = field(default_factory=list)
+
+    @property
+    def hash(self) -> str:
+        return self.config.hash()
+
+
+def plan(profile_name: str, seeds=(0,), only=None) -> list[PlannedRun]:
+    """Every run the chosen notebooks need at ``profile_name``, seed by seed (see the module docstring)."""
+    names = [name for name in runsets.NOTEBOOK_RUNSETS if not only or any(o in name for o in only)]
+    if only and not names:
+        raise ValueError(f"--only {list(only)} matches no notebook; have: {', '.join(runsets.NOTEBOOK_RUNSETS)}")
+    planned: dict[str, PlannedRun] = {}
+    for seed in seeds:
+        for name in names:
+            variants = [("cifar10", 100, None)] + (runsets.PAPER_VARIANTS.get(name, []) if profile_name == "paper"
+                                                   else [])
+            for dataset, factor, runset in variants:
+                for config in runsets.notebook_configs(name, profile_name, seed, dataset, factor, runset):
+                    entry = planned.setdefault(config.hash(), PlannedRun(config, seed))
+                    if name not in entry.notebooks:
+                        entry.notebooks.append(name)
+    return list(planned.values())
+
+
+def epochs_of(config) -> float:
+    """Stage-I-epoch equivalents of a run (a SMART step with two full batches costs two)."""
+    if isinstance(config, StageTwoConfig):
+        return config.epochs * 0.5  # frozen backbone: forward passes only, two branches
+    double = config.method == "smart" and config.smart_batches == "full"
+    return config.epochs * (2 if double else 1)
+
+
+def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1) -> float:
+    return sum(epochs_of(run.config) for run in runs) * seconds_per_epoch / 60 / max(1, workers)
+
+
+def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
+    lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
+             f"(about {estimate_minutes(todo, seconds_per_epoch, workers):.1f} min at {seconds_per_epoch:g} s per "
+             f"stage-I epoch, {workers} worker(s))"]
+    for run in todo:
+        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<44} {', '.join(run.notebooks)}")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def claim(config):
+    """Hold ``<run>.claim`` without waiting: yields True when this worker got the run, False when another has it."""
+    import fcntl
+
+    path = run_folder(config).with_suffix(".claim")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def store_run(config, root: Path | None = None) -> Path:
+    """Write a cached run (and, for stage II, its stage I with full weights) to the results store."""
+    result = load_result(config)
+    if isinstance(config, StageTwoConfig):
+        import torch
+
+        stage1 = load_result(config.stage1)
+        store.write_entry(stage1, root, weights="full")  # the backbone its delta applies to
+        stage1_state = torch.load(stage1.folder / "model.pt", map_location="cpu", weights_only=True)
+        return store.write_entry(result, root, stage1_state=stage1_state)
+    return store.write_entry(result, root)
+
+
+def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> list[str]:
+    """One worker: train and store every run no other worker has claimed; returns the hashes it trained."""
+    done, pending = [], list(runs)
+    while pending:
+        waiting = []
+        for run in pending:
+            if not missing_runs([run.config]):
+                continue
+            with claim(run.config) as mine:
+                if not mine:
+                    waiting.append(run)
+                    continue
+                started = time.perf_counter()
+                get_or_train(run.config, progress=progress, train=True)
+                store_run(run.config)
+                done.append(run.hash)
+                log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} done in {time.perf_counter() - started:.0f} s")
+        pending = waiting
+        if pending:
+            time.sleep(poll_seconds)
+    return done
+
+
+def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: bool = True) -> None:
+    """Train what :func:`plan` lists and is missing, with ``workers`` processes (1: in this process)."""
+    if workers <= 1:
+        work(plan(profile_name, seeds, only), progress=progress)
+        return
+    request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or [])})
+    command = [sys.executable, "-m", "ltlib.campaign", "--worker", request]
+    processes = [subprocess.Popen(command, env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(workers)]
+    failed = [p.args for p in processes if p.wait() != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} campaign worker(s) failed; run the campaign again to resume")
+
+
+def export(runs, out: Path) -> list[Path]:
+    """Tarballs (at most 15 MiB each) of the store entries of the finished planned runs."""
+    hashes = {run.hash for run in runs if store.read_entry(run.config) is not None}
+    hashes |= {run.config.stage1.hash() for run in runs if isinstance(run.config, StageTwoConfig)
+               and run.hash in hashes}
+    return store.export_bundles(hashes, Path(out))
+
+
+def detach(argv: list[str], log_path: Path) -> int:
+    """Start this campaign again in a new process session that outlives the caller; returns its pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ltlib", *argv], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    return process.pid
+
+
+def _worker_main(request: str) -> int:
+    """Entry of a worker process: the same plan, worked through beside the other workers."""
+    asked = json.loads(request)
+    work(plan(asked["profile"], asked["seeds"], asked["only"] or None), progress=False)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        raise SystemExit(_worker_main(sys.argv[2]))
+    raise SystemExit("usage: python -m ltlib campaign ... (this module's own entry is for worker processes)")

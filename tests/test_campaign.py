@@ -1,0 +1,112 @@
+"""The campaign: its plan covers every notebook, it resumes after a kill, packed workers give the runs
+they give alone, and the store of the full CIFAR-10-LT campaign fits its budget."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ltlib.train
+from ltlib import campaign, runsets
+from ltlib.config import StageTwoConfig
+from ltlib.models import build_model
+from ltlib.results import load_result
+from ltlib.store import keeps_weights
+from test_store import tiny_world  # noqa: F401  (fixture)
+from tinyruns import tiny_runset
+
+
+def test_the_paper_plan_holds_every_notebook_run_in_value_order():
+    runs = campaign.plan("paper", seeds=(0, 1, 2))
+    hashes = [run.hash for run in runs]
+    assert len(hashes) == len(set(hashes))
+    for name in runsets.NOTEBOOK_RUNSETS:
+        for seed in (0, 1, 2):
+            assert {c.hash() for c in runsets.notebook_configs(name, "paper", seed)} <= set(hashes), name
+    seeds = [run.seed for run in runs]
+    assert seeds == sorted(seeds)  # every run of seed 0 before any of seed 1
+    position = {digest: index for index, digest in enumerate(hashes)}
+    for run in runs:
+        if isinstance(run.config, StageTwoConfig):
+            assert position[run.config.stage1.hash()] < position[run.hash]
+    factors = {run.config.imbalance_factor for run in runs if not isinstance(run.config, StageTwoConfig)}
+    assert factors == {200.0, 100.0, 50.0}  # H2T Table 6 and SMART Table 1 columns
+    with pytest.raises(ValueError, match="--only \\['99'\\] matches no notebook"):
+        campaign.plan("paper", only=["99"])
+
+
+def state_bytes(state: dict) -> int:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return len(buffer.getvalue())
+
+
+def test_the_stored_campaign_fits_in_40_mb():
+    runs = campaign.plan("paper", seeds=(0, 1, 2))
+    model = build_model("resnet32", 10)
+    full = state_bytes({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    delta = state_bytes({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()
+                         if k.startswith("classifier") or "running" in k or "num_batches" in k})
+    metrics = 64 * 1024  # a 200-epoch metrics.json is about 25 kB; counted generously
+    kinds = [keeps_weights(run.config) for run in runs]
+    total = kinds.count("full") * full + kinds.count("delta") * delta + len(runs) * metrics
+    assert total < 40e6, f"{total / 1e6:.1f} MB for {len(runs)} runs"
+
+
+def test_a_campaign_killed_midway_trains_only_what_is_missing(tiny_world, monkeypatch):  # noqa: F811
+    monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
+    runs = campaign.plan("quick", only=["99_tiny"])
+    assert len(runs) == 4  # CE, BSCE, the stage I of DR+H2T, DR+H2T
+    trained, real = [], ltlib.train.train_stage_one
+
+    def killed_at_the_second(config, *args, **kwargs):
+        trained.append(config.hash())
+        if len(trained) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(ltlib.train, "train_stage_one", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        campaign.run_campaign("quick", (0,), ["99_tiny"], progress=False)
+    assert load_result(runs[0].config) is not None and load_result(runs[1].config) is None
+    trained.clear()
+    monkeypatch.setattr(ltlib.train, "train_stage_one", lambda config, *a, **k: trained.append(config.hash()) or
+                        real(config, *a, **k))
+    campaign.run_campaign("quick", (0,), ["99_tiny"], progress=False)
+    assert trained == [runs[1].hash, runs[2].hash]  # the first run was not trained again
+    assert all(load_result(run.config) is not None for run in runs)
+
+
+WORKER = """
+import sys
+sys.path.insert(0, {tests!r})
+from tinyruns import tiny_runset
+from ltlib import campaign, runsets
+runsets.NOTEBOOK_RUNSETS["99_tiny"] = tiny_runset
+print("trained", ",".join(campaign.work(campaign.plan("quick", only=["99_tiny"]), progress=False, poll_seconds=0.2)))
+"""
+
+
+def test_packed_workers_split_the_runs_and_give_what_each_gives_alone(tiny_world, monkeypatch):  # noqa: F811
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    script = WORKER.format(tests=str(Path(__file__).parent))
+    workers = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    done = [h for out in outputs for line in out.splitlines() if line.startswith("trained")
+            for h in line.split()[-1].split(",") if h]
+    monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
+    runs = campaign.plan("quick", only=["99_tiny"])
+    assert sorted(done) == sorted(run.hash for run in runs)  # every run once, split between the workers
+    packed = {run.hash: load_result(run.config).metrics for run in runs}
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "alone"))
+    for run in runs:  # each run alone, in a fresh cache
+        alone = ltlib.results.get_or_train(run.config, progress=False)
+        timing = lambda m: {k: v for k, v in m["history"].items() if "seconds" not in k}  # noqa: E731
+        assert timing(alone.metrics) == timing(packed[run.hash]) and alone.metrics["final"] == packed[run.hash]["final"]

@@ -1,0 +1,111 @@
+"""The results store: found without training, damaged entries named, provenance kept, export/import round trip,
+and two processes asking for one run train it once."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltlib import store
+from ltlib.campaign import store_run
+from ltlib.results import RunsNotStored, get_or_train, get_runs, load_result
+from tinyruns import tiny_cifar, tiny_runset
+
+
+@pytest.fixture
+def tiny_world(tmp_path, monkeypatch):
+    """LTLIB_DATA at tiny fake CIFAR-10, a fresh cache and a fresh store."""
+    monkeypatch.setenv("LTLIB_DATA", str(tiny_cifar(tmp_path / "data")))
+    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    from ltlib.results import load_data
+
+    load_data.cache_clear()
+    yield tmp_path
+    load_data.cache_clear()
+
+
+def trained_and_stored(runs: dict) -> dict:
+    results = get_runs(runs, progress=False)
+    for config in runs.values():
+        store_run(config)
+    return results
+
+
+def test_a_stored_run_is_read_without_training_and_keeps_its_provenance(tiny_world, monkeypatch):
+    runs = tiny_runset("quick")
+    trained = trained_and_stored(runs)
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "fresh-cache"))  # another machine: only the store
+    again = get_runs(runs, train=False, progress=False)
+    for label in runs:
+        assert again[label].metrics == trained[label].metrics
+    stored = json.loads((store.entry_folder(runs["CE"]) / "config.json").read_text())
+    assert {"device", "device_name", "software", "train_seconds", "data_source", "git_commit"} <= set(stored["provenance"])
+    assert stored["provenance"]["software"]["lock_sha256"] is not None
+    assert again["CE"].metrics_only and stored["weights"] is None  # a CE run keeps metrics only
+    with pytest.raises(FileNotFoundError, match="keeps no final weights"):
+        again["CE"].load_model()
+    # the stage-II run is rebuilt from its stage I's float16 weights and its own delta
+    model = again["DR+H2T"].load_model()
+    reference = trained["DR+H2T"].load_model()
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value.float(), reference.state_dict()[name].float(), rtol=2e-3, atol=2e-3)
+    delta = torch.load(store.entry_folder(runs["DR+H2T"]) / "delta.pt", weights_only=True)
+    assert "classifier.weight" in delta and not any(name.endswith("conv1.weight") for name in delta)
+
+
+def test_missing_runs_are_named_with_the_campaign_command(tiny_world):
+    runs = tiny_runset("quick")
+    with pytest.raises(RunsNotStored, match=r"3 run\(s\) are neither cached nor in the results store.*"
+                                            r"python -m ltlib campaign --profile paper --only 99_tiny"):
+        get_runs(runs, train=False, notebook="99_tiny")
+
+
+def test_a_damaged_store_entry_is_rejected_with_a_message_naming_it(tiny_world, monkeypatch):
+    runs = {"CE": tiny_runset("quick")["CE"]}
+    trained_and_stored(runs)
+    folder = store.entry_folder(runs["CE"])
+    (folder / "metrics.json").write_text((folder / "metrics.json").read_text().replace("0", "1", 1))
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "fresh-cache"))
+    with pytest.warns(UserWarning, match=f"results store entry {folder}: metrics.json is missing or fails its sha256"):
+        with pytest.raises(RunsNotStored):
+            get_or_train(runs["CE"], train=False)
+
+
+def test_export_and_import_restore_identical_entries(tiny_world, monkeypatch):
+    runs = tiny_runset("quick")
+    trained_and_stored(runs)
+    hashes = {config.hash() for config in runs.values()} | {runs["DR+H2T"].stage1.hash()}
+    bundles = store.export_bundles(hashes, tiny_world / "out")
+    assert bundles and all(path.stat().st_size <= store.BUNDLE_LIMIT for path in bundles)
+    other = tiny_world / "other-store"
+    assert set(store.import_bundles(bundles, other)) == hashes
+    for digest in hashes:
+        for path in (store.store_root() / digest).iterdir():
+            assert (other / digest / path.name).read_bytes() == path.read_bytes()
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from tinyruns import tiny_runset
+from ltlib import results
+results.get_or_train(tiny_runset("quick")["CE"], progress=False)
+print("trained", len(results.TRAINED))
+"""
+
+
+def test_two_processes_asking_for_one_run_train_it_once(tiny_world):
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    script = SCRIPT.format(tests=str(Path(__file__).parent))
+    processes = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert all(process.returncode == 0 for process in processes), outputs
+    assert sorted(line.split()[-1] for out in outputs for line in out.splitlines() if line.startswith("trained")) == ["0", "1"]
+    assert load_result(tiny_runset("quick")["CE"]) is not None
