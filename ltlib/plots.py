@@ -220,3 +220,36 @@ def sweep_plot(x, series: dict, ax=None, xlabel: str = "", ylabel: str = "top-1 
     ax.set_ylabel(ylabel)
     ax.legend()
     return ax
+
+
+def covariance_ellipses(means, covariances, ax=None, labels=None, scale: float = 2.0):
+    """One ellipse per class (``means`` ``(K, 2)``, ``covariances`` ``(K, 2, 2)``): axes along the
+    covariance's eigenvectors, ``scale`` standard deviations long (SMART Eq. 2-3 in two dimensions)."""
+    from matplotlib.patches import Ellipse
+
+    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    palette = plt.get_cmap("tab10")
+    for k, (mean, cov) in enumerate(zip(np.asarray(means), np.asarray(covariances))):
+        values, vectors = np.linalg.eigh(cov)
+        angle = np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1]))
+        width, height = 2 * scale * np.sqrt(np.clip(values[::-1], 0, None))
+        ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=palette(k % 10), lw=2,
+                             label=None if labels is None else labels[k]))
+        ax.plot(*mean, "x", color=palette(k % 10))
+    ax.autoscale_view()
+    return ax
+
+
+def plane_regions(classify, points, labels, ax=None, title: str = "", margin: float = 0.5, resolution: int = 200):
+    """Decision regions of ``classify`` (``(M, 2)`` array -> ``(M,)`` labels) over the box around the 2-D
+    ``points``, with the points coloured by ``labels``."""
+    points, labels = np.asarray(points), np.asarray(labels)
+    ax = ax or plt.subplots(figsize=(5, 5))[1]
+    (x0, y0), (x1, y1) = points.min(0) - margin, points.max(0) + margin
+    grid_x, grid_y = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    regions = np.asarray(classify(np.stack([grid_x.ravel(), grid_y.ravel()], 1))).reshape(grid_x.shape)
+    count = int(max(labels.max(), regions.max())) + 1
+    ax.contourf(grid_x, grid_y, regions, levels=np.arange(count + 1) - 0.5, cmap="tab10", vmin=0, vmax=9, alpha=0.25)
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=0, vmax=9, s=6)
+    ax.set_title(title)
+    return ax

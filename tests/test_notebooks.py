@@ -50,13 +50,22 @@ def test_notebook_runs_headless_in_quick_profile(path, tmp_path, real_cifar10, m
 
 
 @pytest.mark.notebook
-def test_paper_profile_renders_only_from_stored_runs_and_trains_nothing(tmp_path, monkeypatch, real_cifar10):
+def test_paper_profile_renders_only_from_stored_runs_and_trains_nothing(tmp_path, monkeypatch, quick_ce_result):
+    import ltlib
+    from ltlib import store
+    from ltlib.results import Result
+
     monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path / "figures"))  # never the committed figures/ in a test
-    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "empty-store"))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LTLIB_TRAIN", raising=False)
-    runs = regenerate("paper", selected=["00_quickstart", "01_class_similarity"], output_folder=tmp_path / "out")
+    # a stand-in store entry for the paper CE run (the quick run's metrics, in a temporary store only)
+    paper_ce = ltlib.profile("paper")
+    store.write_entry(Result(paper_ce, quick_ce_result.metrics, quick_ce_result.folder))
+    runs = regenerate("paper", selected=["00_quickstart", "03_tail"], output_folder=tmp_path / "out")
     by_name = {run.name: run for run in runs}
-    assert by_name["01_class_similarity.ipynb"].error is None  # needs no training
-    skipped = by_name["00_quickstart.ipynb"]
-    assert skipped.error is None and "python -m ltlib campaign --profile paper --only 00_quickstart" in skipped.skipped
+    assert by_name["00_quickstart.ipynb"].error is None and by_name["00_quickstart.ipynb"].skipped is None
+    assert (tmp_path / "figures" / "00_quickstart_cifar10_if100.png").is_file()  # rendered from the store
+    skipped = by_name["03_tail_prediction_frequency.ipynb"]
+    assert skipped.error is None and "python -m ltlib campaign --profile paper --only 03_tail" in skipped.skipped
     assert "LTLIB_TRAIN" not in os.environ  # training was off inside the kernels only

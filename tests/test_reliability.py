@@ -18,7 +18,7 @@ sys.path.insert(0, {tests!r})
 from test_train import tiny_config, tiny_data
 from ltlib.checkpoint import Checkpointer
 from ltlib.train import train_stage_one
-config = tiny_config(epochs=8, method={method!r}, smart_head_rule="half", mixup_alpha={mixup})
+config = tiny_config(epochs=5, method={method!r}, smart_head_rule="half", mixup_alpha={mixup})
 output = train_stage_one(config, tiny_data(), progress=False, checkpointer=Checkpointer({checkpoint!r}))
 history = {{k: v for k, v in output.metrics["history"].items() if "seconds" not in k}}
 json.dump({{"history": history, "final": output.metrics["final"]}}, open({out!r}, "w"))
