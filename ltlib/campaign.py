@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ltlib import runsets, store
-from ltlib.config import StageTwoConfig
-from ltlib.results import describe, get_or_train, load_result, missing_runs, run_folder
+from ltlib.config import StageTwoConfig, train_counts
+from ltlib.results import describe, get_or_train, load_result, run_folder
 
-#: seconds per stage-I epoch assumed by ``--dry-run`` when none is given (ResNet-32, CIFAR-10-LT IF 100,
-#: batch 128; a quick-profile epoch on the 2-core CPU of the development machines)
-DEFAULT_SECONDS_PER_EPOCH = {"cpu": 4.0, "cuda": 1.5}
+#: seconds per stage-I epoch of CIFAR-10-LT IF 100 (12,406 images, ResNet-32, batch 128) assumed by
+#: ``--dry-run`` when none is given: cpu = 96 steps at 0.422 s (bench/results/step-overhead-cpu-20261123-083628.json,
+#: 2 threads); cuda = the eager GPU-resident anchor of one H100 in shared/docs/FACTS.md (1.45 s)
+DEFAULT_SECONDS_PER_EPOCH = {"cpu": 41.0, "cuda": 1.45}
+REFERENCE_IMAGES = 12406
 
 
 @dataclass
@@ -65,11 +67,13 @@ def plan(profile_name: str, seeds=(0,), only=None) -> list[PlannedRun]:
 
 
 def epochs_of(config) -> float:
-    """Stage-I-epoch equivalents of a run (a SMART step with two full batches costs two)."""
+    """Reference-epoch equivalents of a run: its epochs, scaled by its training-set size against
+    CIFAR-10-LT IF 100; a SMART step with two full batches costs two, a stage-II epoch about half
+    (a frozen backbone: forward passes only, two branches)."""
     if isinstance(config, StageTwoConfig):
-        return config.epochs * 0.5  # frozen backbone: forward passes only, two branches
+        return config.epochs * 0.5 * sum(train_counts(config.stage1)) / REFERENCE_IMAGES
     double = config.method == "smart" and config.smart_batches == "full"
-    return config.epochs * (2 if double else 1)
+    return config.epochs * (2 if double else 1) * sum(train_counts(config)) / REFERENCE_IMAGES
 
 
 def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1) -> float:
@@ -104,6 +108,15 @@ def claim(config):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def is_stored(config, root: Path | None = None, weights: str | None = None) -> bool:
+    """Whether the results store holds a sound entry of ``config`` (with ``weights`` when given)."""
+    try:
+        found = store.read_entry(config, root)
+    except store.StoreError:
+        return False
+    return found is not None and (weights is None or found[0]["weights"] == weights)
+
+
 def store_run(config, root: Path | None = None) -> Path:
     """Write a cached run (and, for stage II, its stage I with full weights) to the results store."""
     result = load_result(config)
@@ -111,7 +124,8 @@ def store_run(config, root: Path | None = None) -> Path:
         import torch
 
         stage1 = load_result(config.stage1)
-        store.write_entry(stage1, root, weights="full")  # the backbone its delta applies to
+        if not is_stored(config.stage1, root, weights="full"):
+            store.write_entry(stage1, root, weights="full")  # the backbone its delta applies to
         stage1_state = torch.load(stage1.folder / "model.pt", map_location="cpu", weights_only=True)
         return store.write_entry(result, root, stage1_state=stage1_state)
     return store.write_entry(result, root)
@@ -123,7 +137,7 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
     while pending:
         waiting = []
         for run in pending:
-            if not missing_runs([run.config]):
+            if is_stored(run.config):  # a run cached but not stored yet (a notebook trained it) is stored now
                 continue
             with claim(run.config) as mine:
                 if not mine:

@@ -118,6 +118,7 @@ def _campaign(args, argv) -> int:
     import torch
 
     from ltlib import campaign
+    from ltlib.results import missing_runs
 
     if args.detach:
         rest = [a for a in argv if a != "--detach" and a != args.detach]
@@ -125,7 +126,7 @@ def _campaign(args, argv) -> int:
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
     runs = campaign.plan(args.profile, args.seeds, args.only)
-    todo = [run for run in runs if campaign.missing_runs([run.config])]
+    todo = [run for run in runs if missing_runs([run.config])]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
     print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)

@@ -238,6 +238,12 @@ def _check_device_available(device: str) -> None:
         require(torch.cuda.is_available(), "device", device, "no CUDA device is available here; use 'cpu' or 'auto'")
 
 
+def train_counts(config: RunConfig) -> list[int]:
+    """Training images per class of ``config``'s long-tailed set (without loading it)."""
+    n_max = config.max_per_class or CIFAR_IMAGES_PER_CLASS[config.dataset]
+    return long_tailed_counts(n_max, NUM_CLASSES[config.dataset], config.imbalance_factor, config.imbalance_type)
+
+
 def validate(config: RunConfig) -> None:
     """Check every field; the error names the field, the bad value and what is allowed."""
     c = config
@@ -261,8 +267,7 @@ def validate(config: RunConfig) -> None:
     full = CIFAR_IMAGES_PER_CLASS[c.dataset]
     require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class", c.max_per_class,
             f"must be an integer in 0..{full} for {c.dataset} (0 = {full})")
-    n_max = c.max_per_class or full
-    counts = long_tailed_counts(n_max, NUM_CLASSES[c.dataset], c.imbalance_factor, c.imbalance_type)
+    counts = train_counts(c)
     require(min(counts) >= 1, "max_per_class", c.max_per_class,
             f"leaves the smallest class empty at imbalance factor {c.imbalance_factor:g}; "
             f"use at least {math.ceil(c.imbalance_factor)}")

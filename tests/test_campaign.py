@@ -110,3 +110,18 @@ def test_packed_workers_split_the_runs_and_give_what_each_gives_alone(tiny_world
         alone = ltlib.results.get_or_train(run.config, progress=False)
         timing = lambda m: {k: v for k, v in m["history"].items() if "seconds" not in k}  # noqa: E731
         assert timing(alone.metrics) == timing(packed[run.hash]) and alone.metrics["final"] == packed[run.hash]["final"]
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(capsys, tmp_path, monkeypatch):
+    from ltlib.cli import main
+
+    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    assert main(["campaign", "--profile", "paper", "--seeds", "0", "--only", "06_tau", "--dry-run",
+                 "--seconds-per-epoch", "1.45"]) == 0
+    out = capsys.readouterr().out
+    runs = campaign.plan("paper", seeds=(0,), only=["06_tau"])
+    assert f"{len(runs)} runs planned, 0 already cached or stored, {len(runs)} to train" in out
+    minutes = campaign.estimate_minutes(runs, 1.45)
+    assert f"about {minutes:.1f} min" in out and minutes == pytest.approx(12 * 200 * 2 * 1.45 / 60)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("metrics.json"))

@@ -131,64 +131,110 @@ CELL_STATE_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel
            && (cell.innerText.includes('Traceback') || cell.innerText.includes('Error'))}))"""
 
 
+class Lab:
+    """One notebook open in JupyterLab in headless Chromium; every wait polls an observable state."""
+
+    def __init__(self, page, url: str, token: str, log_path: Path, notebook: str):
+        self.page, self.url, self.token, self.log_path, self.notebook = page, url, token, log_path, notebook
+        self.shots = REPO / "build" / "browser"
+        self.shots.mkdir(parents=True, exist_ok=True)
+
+    def explain(self, what: str):
+        """A message for a failed wait: a screenshot's path, the kernel state, the notebook's text, the server log."""
+        def message():
+            shot = self.shots / f"{Path(self.notebook).stem}-failure.png"
+            try:
+                self.page.screenshot(path=str(shot), full_page=True)
+                text = self.page.inner_text(".jp-NotebookPanel", timeout=5_000)
+            except Exception as error:  # the page itself may be what failed
+                text = f"(no notebook text: {error})"
+            return (f"{what}; screenshot {shot}; kernel state {kernel_state(self.url, self.token, self.notebook)!r}\n"
+                    f"--- notebook text ---\n{text[-4000:]}\n--- server log ---\n{self.log_path.read_text()[-2000:]}")
+        return message
+
+    def cells(self):
+        return self.page.evaluate(CELL_STATE_JS)
+
+    def _run_all(self):
+        self.page.get_by_role("menuitem", name="Run", exact=True).click()
+        self.page.get_by_text("Run All Cells", exact=True).click()
+
+    def open_and_run_all(self, seconds: float = 600) -> None:
+        page = self.page
+        page.goto(f"{self.url}/lab/tree/{self.notebook}?token={self.token}", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+        # the kernel is connected and idle, seen from the server and from the page
+        wait_until(lambda: kernel_state(self.url, self.token, self.notebook) == "idle", 180,
+                   self.explain("the kernel never became idle"))
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        code_cells = len(self.cells())
+        self._run_all()
+        started = lambda: any(c["prompt"].strip() not in ("", "[ ]:") for c in self.cells())  # noqa: E731
+        try:
+            wait_until(started, 30, lambda: "no cell started")
+        except AssertionError:  # the run request was lost: ask once more
+            self._run_all()
+            wait_until(started, 60, self.explain("no cell started after asking twice to run all cells"))
+        finished = lambda: (any(c["error"] for c in self.cells())  # noqa: E731
+                            or all(c["prompt"].strip()[1:-2].isdigit() for c in self.cells()))
+        wait_until(finished, seconds, self.explain(f"the cells did not all finish within {seconds} s"))
+        state = self.cells()
+        assert not any(c["error"] for c in state), self.explain("a cell raised an error")()
+        assert len(state) == code_cells
+
+
+def browse(tmp_path, server, notebook: str):
+    """(playwright, browser context, Lab) for ``notebook``; the caller closes them."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    url, token, log_path = server
+    driver = playwright_api.sync_playwright().start()
+    # a fresh --user-data-dir for every run (Playwright passes it for a persistent context)
+    browser = driver.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
+                                                        headless=True, args=CHROMIUM_FLAGS,
+                                                        viewport={"width": 1400, "height": 1000})
+    return driver, browser, Lab(browser.new_page(), url, token, log_path, notebook)
+
+
 @needs_chromium
 def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server, tmp_path):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    url, token, log_path = jupyter_server
-    notebook = "notebooks/00_quickstart.ipynb"
-    shots = REPO / "build" / "browser"
-    shots.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as driver:
-        # a fresh --user-data-dir for every run (Playwright passes it for a persistent context)
-        browser = driver.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
-                                                            headless=True, args=CHROMIUM_FLAGS,
-                                                            viewport={"width": 1400, "height": 1000})
-        page = browser.new_page()
+    driver, browser, lab = browse(tmp_path, jupyter_server, "notebooks/00_quickstart.ipynb")
+    try:
+        lab.open_and_run_all()
+        image = lab.page.wait_for_selector(".jp-OutputArea-output img", timeout=30_000)
+        assert image.bounding_box()["width"] > 200, lab.explain("the figure is not an image of useful size")()
+        lab.page.screenshot(path=str(lab.shots / "00_quickstart.png"), full_page=True)
+        text = lab.page.inner_text(".jp-NotebookPanel")
+        assert "final top1" in text and "best top1" in text and "CIFAR-10" in text, lab.explain("no accuracy table")()
+        assert "Traceback" not in text
+    finally:
+        browser.close()
+        driver.stop()
 
-        def explain(what: str):
-            def message():
-                shot = shots / "00_quickstart-failure.png"
-                try:
-                    page.screenshot(path=str(shot), full_page=True)
-                    text = page.inner_text(".jp-NotebookPanel", timeout=5_000)
-                except Exception as error:  # the page itself may be what failed
-                    text = f"(no notebook text: {error})"
-                return (f"{what}; screenshot {shot}; kernel state {kernel_state(url, token, notebook)!r}\n"
-                        f"--- notebook text ---\n{text[-4000:]}\n--- server log ---\n{log_path.read_text()[-2000:]}")
-            return message
 
-        def cells():
-            return page.evaluate(CELL_STATE_JS)
+@pytest.fixture
+def confusion_runs(real_cifar10):
+    """Notebook 02's quick runs, cached before the browser opens it (training is not what this test is about)."""
+    import ltlib
+    from ltlib import runsets
 
-        def run_all():
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
+    return ltlib.get_runs(runsets.confusion("quick"), progress=False)
 
-        try:
-            page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=120_000)
-            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
-            # the kernel is connected and idle, seen from the server and from the page
-            wait_until(lambda: kernel_state(url, token, notebook) == "idle", 180, explain("the kernel never became idle"))
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            code_cells = len(cells())
-            run_all()
-            started = lambda: any(c["prompt"].strip() not in ("", "[ ]:") for c in cells())  # noqa: E731
-            try:
-                wait_until(started, 30, lambda: "no cell started")
-            except AssertionError:  # the run request was lost: ask once more
-                run_all()
-                wait_until(started, 60, explain("no cell started after asking twice to run all cells"))
-            finished = lambda: (any(c["error"] for c in cells())  # noqa: E731
-                                or all(c["prompt"].strip()[1:-2].isdigit() for c in cells()))
-            wait_until(finished, 600, explain("the cells did not all finish within 600 s"))
-            state = cells()
-            assert not any(c["error"] for c in state), explain("a cell raised an error")()
-            assert len(state) == code_cells
-            image = page.wait_for_selector(".jp-OutputArea-output img", timeout=30_000)
-            assert image.bounding_box()["width"] > 200, explain("the figure is not an image of useful size")()
-            page.screenshot(path=str(shots / "00_quickstart.png"), full_page=True)
-            text = page.inner_text(".jp-NotebookPanel")
-            assert "final top1" in text and "best top1" in text and "CIFAR-10" in text, explain("no accuracy table")()
-            assert "Traceback" not in text
-        finally:
-            browser.close()
+
+@needs_chromium
+def test_moving_a_control_redraws_the_figure_from_cached_runs(confusion_runs, jupyter_server, tmp_path):
+    driver, browser, lab = browse(tmp_path, jupyter_server, "notebooks/02_confusion_tail_vs_similar_heads.ipynb")
+    try:
+        lab.open_and_run_all()
+        page = lab.page
+        select = page.wait_for_selector(".widget-dropdown select", timeout=60_000)
+        figure = lambda: page.evaluate(  # noqa: E731
+            "() => { const image = document.querySelector('.widget-output img'); return image ? image.src : null; }")
+        wait_until(lambda: figure(), 60, lab.explain("the explorer drew no figure"))
+        before, chosen = figure(), select.evaluate("s => s.value")
+        other = next(o for o in select.evaluate("s => Array.from(s.options).map(o => o.value)") if o != chosen)
+        select.select_option(other)
+        wait_until(lambda: figure() not in (None, before), 120, lab.explain(f"choosing {other!r} redrew nothing"))
+        page.screenshot(path=str(lab.shots / "02_explorer.png"), full_page=True)
+    finally:
+        browser.close()
+        driver.stop()
