@@ -16,6 +16,9 @@ from pathlib import Path
 from ltlib.storage import REPO_ROOT
 
 NOTEBOOK_FOLDER = REPO_ROOT / "notebooks"
+#: a cell that runs longer fails with a clear error instead of hanging the executor (a quick-profile cell
+#: takes at most a few minutes on a 2-core CPU; paper-profile cells only read stored runs)
+CELL_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -68,10 +71,12 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
     output_folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        with _environment(LTLIB_TRAIN="0" if profile == "paper" else None):  # the kernel inherits it
+        # the kernel inherits these: paper figures never train; explorers draw static figures (ltlib.widgets)
+        with _environment(LTLIB_TRAIN="0" if profile == "paper" else None, LTLIB_STATIC_WIDGETS="1"):
             papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
                                        parameters={"profile": profile, **(parameters or {})},
-                                       cwd=str(path.parent), progress_bar=False)
+                                       cwd=str(path.parent), progress_bar=False,
+                                       execution_timeout=CELL_TIMEOUT_S)
     except Exception as error:  # papermill raises PapermillExecutionError for cell failures
         return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
     return NotebookRun(path.name, time.perf_counter() - started)

@@ -2,11 +2,16 @@
 
 :func:`explorer` puts one control (a dropdown, a slider over values, or toggle buttons) above an output
 area and calls ``draw(value)`` there each time the control moves. ``draw`` only reads results the
-notebook already has (cached or stored runs, embeddings it computed): no control ever trains. Under
-papermill the notebook's static figure (drawn by an ordinary cell) is what the executed copy shows;
-the explorer adds the interactive view in JupyterLab.
+notebook already has (cached or stored runs, embeddings it computed): no control ever trains.
+
+Headless (``LTLIB_STATIC_WIDGETS=1``, which ``python -m ltlib figures`` and the tests set for their
+kernels) the explorer creates no widget and draws ``draw(value)`` once as a static figure: nbclient,
+which papermill runs on, can block on a cell that creates widgets (jupyter/nbclient#312; seen here:
+a kernel idle for minutes while the executor waited), so executed notebooks never hold one.
 """
 from __future__ import annotations
+
+import os
 
 import matplotlib.pyplot as plt
 
@@ -18,13 +23,17 @@ KINDS = ("dropdown", "slider", "toggle")
 def explorer(draw, options, value=None, description: str = "", kind: str = "dropdown"):
     """A control over ``options`` (``(label, value)`` pairs or plain values) and an output redrawn by
     ``draw(value)`` whenever it changes; returns the ``ipywidgets.VBox`` to display."""
-    import ipywidgets
-
     one_of("widget kind", kind, KINDS)
-    make = {"dropdown": ipywidgets.Dropdown, "slider": ipywidgets.SelectionSlider,
-            "toggle": ipywidgets.ToggleButtons}[kind]
     options = list(options)
     values = [option[1] if isinstance(option, tuple) else option for option in options]
+    if os.environ.get("LTLIB_STATIC_WIDGETS", "").lower() in ("1", "true", "yes"):
+        draw(values[0] if value is None else value)
+        plt.show()
+        return None
+    import ipywidgets
+
+    make = {"dropdown": ipywidgets.Dropdown, "slider": ipywidgets.SelectionSlider,
+            "toggle": ipywidgets.ToggleButtons}[kind]
     control = make(options=options, value=values[0] if value is None else value, description=description,
                    style={"description_width": "initial"})
     output = ipywidgets.Output()

@@ -71,3 +71,22 @@ def test_forward_from_can_stop_at_a_later_seam():
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(model.forward_from(model.forward_to(x, "layer3"), "layer3", until="pooled"),
                                model.features(x))
+
+
+def test_imagenet_weights_come_from_a_local_file_with_clear_errors(tmp_path):
+    import torchvision
+
+    from ltlib.models.torchvision_resnets import TorchvisionResNet
+
+    torch.manual_seed(1)
+    source = torchvision.models.resnet50(weights=None)
+    torch.save(source.state_dict(), tmp_path / "resnet50.pth")
+    model = TorchvisionResNet("resnet50", 7, weights_file=tmp_path / "resnet50.pth")
+    torch.testing.assert_close(model.stages["layer4"][2].conv3.weight, source.layer4[2].conv3.weight)
+    assert model.classifier.out_features == 7  # the 1000-way fc is not taken
+    with pytest.raises(FileNotFoundError, match="ImageNet weights file .*nowhere.pth does not exist"):
+        TorchvisionResNet("resnet152", 7, weights_file=tmp_path / "nowhere.pth")
+    torch.save({"conv1.weight": source.conv1.weight}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match="partial.pth does not fit ResNet: missing"):
+        TorchvisionResNet("resnet50", 7, weights_file=tmp_path / "partial.pth")
+    assert build_model("resnext50_32x4d", 5).seams[-2] == "layer4"

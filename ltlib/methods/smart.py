@@ -88,6 +88,7 @@ import torch
 
 from ltlib.checks import require, require_one_of
 from ltlib.data import Sampler
+from ltlib.distributed import all_reduce_class_moments
 from ltlib.methods.base import SupervisedObjective
 from ltlib.methods.registry import register_method
 from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
@@ -159,7 +160,10 @@ class ClassStatistics:
         self.covariance = torch.zeros(num_classes, channels, channels, device=device)
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        counts, means, covariances = batch_class_moments(features.detach(), labels, self.seen.numel())
+        """One step of Eq. 2-3 with this batch; under data parallelism, with the union of every rank's
+        batch (pooled exactly, :func:`ltlib.distributed.all_reduce_class_moments`)."""
+        counts, means, covariances = all_reduce_class_moments(
+            *batch_class_moments(features.detach(), labels, self.seen.numel()))
         present = counts > 0
         self.seen += counts
         if self.momentum == 0:

@@ -13,7 +13,7 @@ __all__ = ["MODELS", "ResNetCifar", "SeamNet", "NormedLinear", "TorchvisionResNe
 
 
 def build_model(name: str, num_classes: int, normed_classifier: bool = False) -> SeamNet:
-    """A fresh model by name (``resnet32``, ``resnet50``, ``resnet152``)."""
+    """A fresh model by name (``resnet32``, ``resnet50``, ``resnext50_32x4d``, ``resnet152``)."""
     if name == "resnet32":
         model = resnet32(num_classes)
     elif name in TORCHVISION_ARCHITECTURES:

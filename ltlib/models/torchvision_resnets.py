@@ -1,26 +1,50 @@
-"""torchvision ResNets (ImageNet-LT, iNaturalist: ResNet-50; Places-LT: ResNet-152) with ltlib seams.
+"""torchvision ResNets with ltlib seams: ImageNet-LT and iNaturalist (ResNet-50, ResNeXt-50 32x4d),
+Places-LT (ResNet-152 initialised from ImageNet weights).
 
 Seams: ``stem`` (conv1, bn1, relu, maxpool), ``layer1`` .. ``layer4`` (``layer4`` is the pre-pool
-map, ``(B, 2048, 7, 7)`` at 224 px), ``pooled`` ``(B, 2048)``. ``pretrained=True`` loads
-torchvision's ImageNet weights (downloaded by torchvision; Places-LT starts from them).
+map, ``(B, 2048, 7, 7)`` at 224 px), ``pooled`` ``(B, 2048)``. Initial weights, in this order of
+preference: ``weights_file`` (a local torchvision state dict, e.g. ``resnet152-394f9c45.pth``; its 1000-way
+``fc`` is dropped), else ``pretrained=True`` (torchvision downloads its ImageNet weights: internet).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from torch import nn
 
 from ltlib.checks import one_of
 from ltlib.models.seams import SeamNet
 
-ARCHITECTURES = ("resnet50", "resnet152")
+ARCHITECTURES = ("resnet50", "resnext50_32x4d", "resnet152")
+
+
+def load_backbone_weights(net: nn.Module, weights_file) -> None:
+    """Load a local torchvision state dict into ``net`` (all but ``fc``); clear errors when the file is
+    missing or does not fit the architecture."""
+    path = Path(weights_file).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"ImageNet weights file {path} does not exist; name a local torchvision state dict "
+                                "(e.g. from torchvision.models.ResNet152_Weights.IMAGENET1K_V1.url, fetched where "
+                                "there is internet) or use pretrained=True to let torchvision download it")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    expected = {k for k in net.state_dict() if not k.startswith("fc.")}
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit {type(net).__name__}: missing {missing[:4]}{'...' if len(missing) > 4 else ''}"
+                         f", unexpected {unexpected[:4]}{'...' if len(unexpected) > 4 else ''}")
+    net.load_state_dict(state, strict=False)
 
 
 class TorchvisionResNet(SeamNet):
-    def __init__(self, arch: str, num_classes: int, pretrained: bool = False):
+    def __init__(self, arch: str, num_classes: int, pretrained: bool = False, weights_file=None):
         import torchvision
 
         one_of("torchvision architecture", arch, ARCHITECTURES)
-        weights = "DEFAULT" if pretrained else None
-        net = getattr(torchvision.models, arch)(weights=weights)
+        net = getattr(torchvision.models, arch)(weights="DEFAULT" if pretrained and weights_file is None else None)
+        if weights_file is not None:
+            load_backbone_weights(net, weights_file)
         stages = [("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool))]
         stages += [(f"layer{i}", getattr(net, f"layer{i}")) for i in range(1, 5)]
         super().__init__(stages, feature_dim=net.fc.in_features, num_classes=num_classes)
