@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from ltlib import runsets, store
 from ltlib.config import StageTwoConfig, train_counts
 from ltlib.results import describe, get_or_train, load_result, run_folder
+from ltlib.storage import file_lock
 
 #: seconds per stage-I epoch of CIFAR-10-LT IF 100 (12,406 images, ResNet-32, batch 128) assumed by
 #: ``--dry-run`` when none is given: cpu = 96 steps at 0.422 s (bench/results/step-overhead-cpu-20261123-083628.json,
@@ -89,23 +89,9 @@ def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
 def claim(config):
     """Hold ``<run>.claim`` without waiting: yields True when this worker got the run, False when another has it."""
-    import fcntl
-
-    path = run_folder(config).with_suffix(".claim")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(run_folder(config).with_suffix(".claim"), wait=False)
 
 
 def is_stored(config, root: Path | None = None, weights: str | None = None) -> bool:

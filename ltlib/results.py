@@ -26,7 +26,7 @@ from ltlib.config import RunConfig, StageTwoConfig, profile_of
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
 from ltlib.models import SeamNet, build_model
-from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, software_versions
+from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, file_lock, software_versions
 from ltlib.storage import sha256_file as _sha256
 
 
@@ -281,16 +281,8 @@ def training_allowed(train: bool | None = None) -> bool:
 @contextlib.contextmanager
 def run_lock(config, cache: Path | None = None):
     """An exclusive lock on one run, so two processes asking for it train it once (the other waits)."""
-    import fcntl
-
-    path = run_folder(config, cache).with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(run_folder(config, cache).with_suffix(".lock")):
+        yield
 
 
 #: how many runs this process has trained (the tests of the lock and of "nothing was trained" read it)

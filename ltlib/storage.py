@@ -3,7 +3,8 @@
 * :func:`cache_root` is ``$LTLIB_CACHE`` or ``~/.cache/ltlib``; :func:`cache_folder` names a part of it
   (``runs``, ``data``, ``semantics``, ``vectors``, ``nltk_data``).
 * :func:`atomic_write_bytes` / :func:`atomic_write_json` write to a temporary name in the target folder,
-  fsync and rename, so a reader never sees half a file (also after a kill).
+  fsync and rename, so a reader never sees half a file (also after a kill); :func:`file_lock` is the
+  one inter-process lock (a run trained once; a campaign worker's claim on a run).
 * :data:`REPO_ROOT` is the checkout ltlib is imported from (figures, notebooks, the lock file).
 * :func:`software_versions` records what a result or benchmark ran with: ltlib, torch, Python and the
   sha256 of ``requirements-lock.txt`` (the exact versions CI and the benchmarks use).
@@ -12,6 +13,7 @@ Nothing here imports another ltlib module, so every module may import this one.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -53,6 +55,26 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
 
 def atomic_write_json(path: Path, value) -> None:
     atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool = True):
+    """An exclusive ``flock`` on ``path`` (created if missing) for the duration: yields True once held;
+    with ``wait=False`` yields False at once when another process holds it."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sha256_file(path: Path) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ltlib.storage import REPO_ROOT, atomic_write_bytes, atomic_write_json, sha256_file
+from ltlib.storage import REPO_ROOT, atomic_write_bytes, atomic_write_json, git_commit, sha256_file
 from ltlib.version import __version__
 
 #: most bytes one exported bundle may hold (the GPU machine returns files of at most 16 MiB)
@@ -89,8 +89,6 @@ def write_entry(result, root: Path | None = None, stage1_state: dict | None = No
         files.append(name)
     provenance = {key: result.metrics.get(key) for key in ("device", "device_name", "software", "train_seconds",
                                                            "data_source")}
-    from ltlib.storage import git_commit
-
     atomic_write_json(folder / "config.json", {
         "ltlib_version": __version__, "hash": result.config.hash(), "config": result.config.identity(),
         "kind": type(result.config).__name__, "weights": kind, "provenance": {**provenance, "git_commit": git_commit()},

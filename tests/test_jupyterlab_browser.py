@@ -124,11 +124,14 @@ def test_server_lists_the_notebooks(jupyter_server):
     assert "00_quickstart.ipynb" in names and "01_class_similarity.ipynb" in names
 
 
-#: per code cell, the prompt text ("[ ]:", "[*]:", "[3]:") and whether any output is an error
-CELL_STATE_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')).map(cell => ({
+#: per code cell, the prompt text ("[ ]:", "[*]:", "[3]:") and whether an output is an exception: a traceback,
+#: or a line that starts with an exception's name ("ValueError: ...", "SyntaxError: ..."); other stderr text
+#: (warnings, "[nltk_data] Error loading wordnet: ..." before the offline route) is not an error
+CELL_STATE_JS = r"""() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')).map(cell => ({
     prompt: (cell.querySelector('.jp-InputPrompt') || {}).innerText || '',
-    error: cell.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null
-           && (cell.innerText.includes('Traceback') || cell.innerText.includes('Error'))}))"""
+    error: Array.from(cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+                                            + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'))
+           .some(out => /Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b[^\n]*:/m.test(out.innerText))}))"""
 
 
 class Lab:
@@ -235,6 +238,26 @@ def test_moving_a_control_redraws_the_figure_from_cached_runs(confusion_runs, ju
         select.select_option(other)
         wait_until(lambda: figure() not in (None, before), 120, lab.explain(f"choosing {other!r} redrew nothing"))
         page.screenshot(path=str(lab.shots / "02_explorer.png"), full_page=True)
+    finally:
+        browser.close()
+        driver.stop()
+
+
+@needs_chromium
+def test_a_failing_cell_is_reported_as_an_error(jupyter_server, lab_root, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("import sys\nprint('[nltk_data] Error loading wordnet: offline', file=sys.stderr)"),
+             new_code_cell("raise ValueError('planted')")]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                       "language": "python"}}),
+                   lab_root / "notebooks" / "zz_planted_failure.ipynb")
+    driver, browser, lab = browse(tmp_path, jupyter_server, "notebooks/zz_planted_failure.ipynb")
+    try:
+        with pytest.raises(AssertionError, match="a cell raised an error"):
+            lab.open_and_run_all(seconds=120)
+        assert [cell["error"] for cell in lab.cells()] == [False, True]  # stderr text alone is no error
     finally:
         browser.close()
         driver.stop()
