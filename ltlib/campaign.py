@@ -94,15 +94,6 @@ def claim(config):
     return file_lock(run_folder(config).with_suffix(".claim"), wait=False)
 
 
-def is_stored(config, root: Path | None = None, weights: str | None = None) -> bool:
-    """Whether the results store holds a sound entry of ``config`` (with ``weights`` when given)."""
-    try:
-        found = store.read_entry(config, root)
-    except store.StoreError:
-        return False
-    return found is not None and (weights is None or found[0]["weights"] == weights)
-
-
 def store_run(config, root: Path | None = None) -> Path:
     """Write a cached run (and, for stage II, its stage I with full weights) to the results store."""
     result = load_result(config)
@@ -110,7 +101,7 @@ def store_run(config, root: Path | None = None) -> Path:
         import torch
 
         stage1 = load_result(config.stage1)
-        if not is_stored(config.stage1, root, weights="full"):
+        if not store.has_entry(config.stage1, root, weights="full"):
             store.write_entry(stage1, root, weights="full")  # the backbone its delta applies to
         stage1_state = torch.load(stage1.folder / "model.pt", map_location="cpu", weights_only=True)
         return store.write_entry(result, root, stage1_state=stage1_state)
@@ -123,7 +114,7 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
     while pending:
         waiting = []
         for run in pending:
-            if is_stored(run.config):  # a run cached but not stored yet (a notebook trained it) is stored now
+            if store.has_entry(run.config):  # a run cached but not stored yet (a notebook trained it) is stored now
                 continue
             with claim(run.config) as mine:
                 if not mine:

@@ -340,17 +340,7 @@ def missing_runs(configs, cache: Path | None = None) -> list:
     """The configs that are neither cached nor in the results store (nothing is trained or imported)."""
     from ltlib import store
 
-    missing = []
-    for config in configs:
-        if load_result(config, cache) is not None:
-            continue
-        try:
-            if store.read_entry(config) is not None:
-                continue
-        except store.StoreError:
-            pass
-        missing.append(config)
-    return missing
+    return [config for config in configs if load_result(config, cache) is None and not store.has_entry(config)]
 
 
 def sweep(configs, data_root: str | None = None, progress: bool = True, cache: Path | None = None,

@@ -116,6 +116,16 @@ def read_entry(config, root: Path | None = None) -> tuple[dict, dict] | None:
     return stored, json.loads((folder / "metrics.json").read_text())
 
 
+def has_entry(config, root: Path | None = None, weights: str | None = None) -> bool:
+    """Whether the store holds a sound entry of ``config`` (with ``weights`` ``full``/``delta`` when given);
+    a damaged entry counts as absent."""
+    try:
+        found = read_entry(config, root)
+    except StoreError:
+        return False
+    return found is not None and (weights is None or found[0]["weights"] == weights)
+
+
 def entry_weights(config, root: Path | None = None) -> dict | None:
     """float32 weights of a stored run (a stage-II delta applied on its stored stage I), or None."""
     folder = entry_folder(config, root)

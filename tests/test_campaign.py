@@ -3,10 +3,6 @@ they give alone, and the store of the full CIFAR-10-LT campaign fits its budget.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +14,7 @@ from ltlib.models import build_model
 from ltlib.results import load_result
 from ltlib.store import keeps_weights
 from test_store import tiny_world  # noqa: F401  (fixture)
-from tinyruns import tiny_runset
+from tinyruns import run_concurrently, tiny_runset
 
 
 def test_the_paper_plan_holds_every_notebook_run_in_value_order():
@@ -93,14 +89,7 @@ print("trained", ",".join(campaign.work(campaign.plan("quick", only=["99_tiny"])
 
 
 def test_packed_workers_split_the_runs_and_give_what_each_gives_alone(tiny_world, monkeypatch):  # noqa: F811
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-    script = WORKER.format(tests=str(Path(__file__).parent))
-    workers = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    outputs = [worker.communicate(timeout=600)[0] for worker in workers]
-    assert all(worker.returncode == 0 for worker in workers), outputs
-    done = [h for out in outputs for line in out.splitlines() if line.startswith("trained")
-            for h in line.split()[-1].split(",") if h]
+    done = [h for trained in run_concurrently(WORKER) for h in trained.split(",") if h]
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
     runs = campaign.plan("quick", only=["99_tiny"])
     assert sorted(done) == sorted(run.hash for run in runs)  # every run once, split between the workers

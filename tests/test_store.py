@@ -3,10 +3,6 @@ and two processes asking for one run train it once."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +10,7 @@ import torch
 from ltlib import store
 from ltlib.campaign import store_run
 from ltlib.results import RunsNotStored, get_or_train, get_runs, load_result
-from tinyruns import tiny_cifar, tiny_runset
+from tinyruns import run_concurrently, tiny_cifar, tiny_runset
 
 
 @pytest.fixture
@@ -101,11 +97,5 @@ print("trained", len(results.TRAINED))
 
 
 def test_two_processes_asking_for_one_run_train_it_once(tiny_world):
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-    script = SCRIPT.format(tests=str(Path(__file__).parent))
-    processes = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-    outputs = [process.communicate(timeout=600)[0] for process in processes]
-    assert all(process.returncode == 0 for process in processes), outputs
-    assert sorted(line.split()[-1] for out in outputs for line in out.splitlines() if line.startswith("trained")) == ["0", "1"]
+    assert sorted(run_concurrently(SCRIPT)) == ["0", "1"]
     assert load_result(tiny_runset("quick")["CE"]) is not None
