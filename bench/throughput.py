@@ -1,6 +1,9 @@
 """Benchmark: peer-style pipeline vs ltlib's tensor data path, and K ltlib runs packed on one device.
 
-ResNet-32, CIFAR-10-LT IF 100 (LTLIB_DATA or --data), batch 128, CE + mixup. For each pipeline:
+ResNet-32, CIFAR-10-LT IF 100 (LTLIB_DATA or --data), batch 128, CE + mixup. Pipelines: ``peer`` (PIL
+transforms, DataLoader, eager fp32), ``ltlib`` (tensor data path, eager fp32: the reference) and ``ltlib-fast``
+(the same with :mod:`ltlib.fast`: bf16 autocast, channels_last, compiled stages; ``--graphs`` adds CUDA graphs;
+its first epoch, which compiles, is reported apart as ``compile_epoch_s``). For each pipeline:
 per-epoch training seconds (evaluation excluded), projected 200-epoch time, and test top-1 after a
 short fixed schedule, over --seeds seeds. ``--packed 4 8 16`` then runs K processes at once (the
 campaign's ``--workers K``), each one seed, and reports the per-epoch seconds of each, the projected
@@ -41,9 +44,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", default=None)
     parser.add_argument("--max-per-class", type=int, default=0, help="n_max of a smaller subset (smoke runs; 0 = full)")
     parser.add_argument("--packed", type=int, nargs="*", default=[], help="K values: K runs at once on the device")
+    parser.add_argument("--graphs", action="store_true", help="ltlib-fast and packed runs: also CUDA graphs")
+    parser.add_argument("--skip-fast", action="store_true", help="leave out ltlib-fast (e.g. no C++ compiler)")
     parser.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)  # one packed run's seed
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
+    if args.graphs:
+        os.environ["LTLIB_FAST"] = "graphs"
     config = ltlib.profile("paper", epochs=args.epochs, warmup_epochs=0, milestones=(), mixup_alpha=1.0,
                            device=device.type, test_per_class=args.test_per_class, max_per_class=args.max_per_class)
     data = data_for(config, args.data)
@@ -54,18 +61,20 @@ def main(argv=None) -> dict:
         return {}
     report = {"ltlib": ltlib.__version__, "data": data.source,
               "epochs": args.epochs, "seeds": args.seeds, "peer_workers": args.workers, "runs": {}}
-    for name in ("peer", "ltlib"):
-        per_epoch, accuracy = [], []
+    for name in ("peer", "ltlib") + (() if args.skip_fast else ("ltlib-fast",)):
+        per_epoch, accuracy, first = [], [], []
         for seed in range(args.seeds):
             if name == "peer":
                 model, seconds = train_epochs(data.to(device), args.epochs, device, args.workers, seed)
             else:
-                output = train_stage_one(config.replace(seed=seed), data, progress=False)
+                output = train_stage_one(config.replace(seed=seed), data, progress=False, fast=name == "ltlib-fast")
                 model, seconds = output.model, output.history.train_seconds
+                report.setdefault("fast_path", {})[name] = output.metrics["fast_path"]
+            first.append(seconds[0])
             logits, _ = predict(model, data.test_images.to(device))
             accuracy.append(top1(logits, data.test_labels))
             per_epoch.extend(seconds[1:] or seconds)  # the first epoch carries warm-up costs
-        report["runs"][name] = {"seconds_per_epoch": statistics.mean(per_epoch),
+        report["runs"][name] = {"seconds_per_epoch": statistics.mean(per_epoch), "compile_epoch_s": max(first),
                                 "projected_200_epochs_s": 200 * statistics.mean(per_epoch),
                                 "top1_mean": statistics.mean(accuracy),
                                 "top1_std": statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0,
@@ -75,6 +84,10 @@ def main(argv=None) -> dict:
               f"top-1 {report['runs'][name]['top1_mean']:.2f} ± {report['runs'][name]['top1_std']:.2f}")
     report["speedup"] = report["runs"]["peer"]["seconds_per_epoch"] / report["runs"]["ltlib"]["seconds_per_epoch"]
     print(f"speed-up of ltlib over the peer pipeline: {report['speedup']:.2f}x")
+    if "ltlib-fast" in report["runs"]:
+        report["fast_speedup"] = report["runs"]["ltlib"]["seconds_per_epoch"] / report["runs"]["ltlib-fast"][
+            "seconds_per_epoch"]
+        print(f"speed-up of the fast path over ltlib eager: {report['fast_speedup']:.2f}x")
     for k in args.packed:
         report["runs"][f"packed-{k}"] = packed(k, args)
         print(f"packed K={k}: {report['runs'][f'packed-{k}']['runs_per_minute_200_epochs']:.2f} runs/min of 200 epochs")

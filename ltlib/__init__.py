@@ -7,6 +7,7 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
    atomic writes, repository root, software versions)
 1. ``data`` (CIFAR sources, long-tailed subsets, samplers, augmentation, list files), ``models``
    (seams, ResNet-32, torchvision ResNets), ``schedules``, ``semantics``, ``checkpoint``, ``distributed``
+   (torchrun processes), ``fast`` (bf16, channels_last, compiled stages)
 2. ``methods`` (losses, the method registry, the stage-I objective, SMART, CMO, H2T),
    ``evaluate``, ``embedding``
 3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)

@@ -1,7 +1,9 @@
 """Command line: ``python -m ltlib train|data|campaign|store|figures`` (also installed as ``ltlib``).
 
 ``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
-starting from the chosen ``--profile``; it prints a summary table and the cache folder.
+starting from the chosen ``--profile``; it prints a summary table and the cache folder. Launched by
+``torchrun --nproc-per-node N -m ltlib train ...`` it trains one run on all N processes (data
+parallelism; see :mod:`ltlib.distributed`) and rank 0 prints and writes.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ltlib.config import PROFILE_SETTINGS, PROFILES, RunConfig, profile
+from ltlib.config import PROFILE_SETTINGS, PROFILES, RECIPES, RunConfig, large_profile, profile
 
 
 def _parse_bool(text: str) -> bool:
@@ -46,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=None, help="folder holding CIFAR (pickles or npz); default $LTLIB_DATA, "
                                                     "else torchvision download")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--recipe", choices=RECIPES, default="smart",
+                       help="list-file datasets (imagenet_lt, inat2018, places_lt): whose stage-I settings to start "
+                            "from: smart (SMART §4.1) or h2t (MiSLAS's configs, H2T's stage I)")
+    train.add_argument("--images", default=None, help="list-file datasets: the image folder the list paths are "
+                                                      "relative to (default $LTLIB_IMAGES)")
+    train.add_argument("--lists", default=None, help="list-file datasets: folder of the official list files "
+                                                     "(default $LTLIB_LISTS, else the image folder)")
+    train.add_argument("--weights-file", default=None, help="--pretrained imagenet: a local torchvision state dict "
+                                                            "(default $LTLIB_WEIGHTS_FILE, else download)")
+    train.add_argument("--workers", type=int, default=None, help="list-file datasets: DataLoader workers per "
+                                                                 "process (default $LTLIB_WORKERS, else up to 8)")
+    train.add_argument("--fast", choices=("1", "0", "graphs"), default=None,
+                       help="the fast path (bf16, channels_last, compiled stages; graphs = also CUDA graphs); default "
+                            "$LTLIB_FAST, else on for CUDA and off on the CPU")
     _add_config_options(train)
 
     data = commands.add_parser("data", help="fetch data ahead of time (online route first, offline fallback)")
@@ -79,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
+    from ltlib.data.streaming import LIST_DATASETS, LISTS_ENV, WORKERS_ENV
+    from ltlib.distributed import finish, init_from_environment, is_main
+    from ltlib.models import WEIGHTS_ENV
     from ltlib.plots import summary_table
     from ltlib.results import get_or_train
 
@@ -86,8 +105,20 @@ def _train(args) -> int:
                  if getattr(args, f.name) is not None}
     if "milestones" in overrides:
         overrides["milestones"] = tuple(overrides["milestones"])
-    config = profile(args.profile, **overrides)
-    result = get_or_train(config, data_root=args.data, progress=not args.no_progress)
+    for value, variable in ((args.lists, LISTS_ENV), (args.weights_file, WEIGHTS_ENV), (args.workers, WORKERS_ENV),
+                            (args.fast, "LTLIB_FAST")):
+        if value is not None:  # read where they are used, in every process
+            os.environ[variable] = str(value)
+    if overrides.get("dataset") in LIST_DATASETS:
+        config = large_profile(overrides.pop("dataset"), args.recipe, args.profile, **overrides)
+    else:
+        config = profile(args.profile, **overrides)
+    init_from_environment()  # several processes under torchrun, one otherwise
+    result = get_or_train(config, data_root=args.images or args.data, progress=not args.no_progress)
+    main = is_main()
+    finish()  # not on an error: torchrun then stops the other processes
+    if not main:
+        return 0
     print(f"data: {result.metrics['data_source']}, {args.profile} profile, seed {config.seed}, "
           f"device {result.metrics.get('device', config.device)}")
     print(f"split rule: {result.metrics['final']['splits']['rule']}")

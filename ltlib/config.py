@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ltlib.checks import one_of, require, require_one_of
 from ltlib.data.cifar import DATASETS, NUM_CLASSES
 from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor, long_tailed_counts
+from ltlib.data.streaming import LIST_DATASETS
 from ltlib.data.samplers import SAMPLERS
 from ltlib.methods import METHODS
 from ltlib.methods.cmo import FOREGROUND_SAMPLERS
@@ -27,10 +28,12 @@ from ltlib.methods.h2t import SELECTIONS
 from ltlib.methods.losses import LOSSES
 from ltlib.methods.smart import (BATCH_MODES, COVARIANCE_SOURCES, HEAD_CHOICES, HEAD_RULES, LAYERS, TAIL_SAMPLERS,
                                  WEIGHT_FORMS, check_tau)
-from ltlib.models import MODELS
+from ltlib.models import MODELS, PRETRAINED, TORCHVISION_ARCHITECTURES
 from ltlib.schedules import LR_SCHEDULES, check_schedule, schedule_settings
 
 PROFILES = ("quick", "paper")
+#: every dataset a run can name: CIFAR (in memory) and the list-file benchmarks (streamed from disk)
+ALL_DATASETS = DATASETS + tuple(LIST_DATASETS)
 #: images per class of the balanced CIFAR training sets (n_max of the long tail)
 CIFAR_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
 DEVICES = ("auto", "cpu", "cuda")
@@ -61,13 +64,17 @@ def _without_added_defaults(config) -> dict:
 class RunConfig:
     """Everything that determines one stage-I training run (fields are documented for the CLI)."""
 
-    dataset: str = _field("cifar10", f"dataset: {', '.join(DATASETS)}")
+    dataset: str = _field("cifar10", f"dataset: {', '.join(ALL_DATASETS)}")
     imbalance_factor: float = _field(100.0, "imbalance factor n_max / n_min (>= 1; 1 = balanced)")
     imbalance_type: str = _field("exp", f"long-tail profile: {', '.join(IMBALANCE_TYPES)}")
     max_per_class: int = _added_field(0, "images of the largest class, n_max of the long tail (0 = the full "
                                          "dataset's: 5000 CIFAR-10, 500 CIFAR-100; the quick profile uses 300)")
     test_per_class: int = _field(0, "keep the first k test images per class (0 = full test set)")
     model: str = _field("resnet32", f"model: {', '.join(MODELS)}")
+    pretrained: str = _added_field("", "initial weights: '' (random) or 'imagenet' (torchvision ResNets: the file named "
+                                       "by --weights-file / $LTLIB_WEIGHTS_FILE, else torchvision's download)")
+    image_size: int = _added_field(0, "list-file datasets: side of the training crops and test centre crops "
+                                      "(0 = 224); CIFAR: 0 (32 x 32)")
     loss: str = _field("ce", f"loss: {', '.join(LOSSES)}")
     drw_epoch: int = _field(0, "deferred re-weighting starts at this epoch (0 = off; LDAM-DRW uses 160)")
     sampler: str = _field("instance", f"training sampler: {', '.join(SAMPLERS)}")
@@ -99,6 +106,8 @@ class RunConfig:
                                         "(Algorithm 1); half = batch_size // 2 each (a baseline step's compute)")
     smart_weight_form: str = _field("share", f"SMART: Eq. 11 under smart_normalize: {', '.join(WEIGHT_FORMS)} "
                                              "(see ltlib.methods.smart)")
+    smart_block: int = _added_field(0, "SMART: class covariances as diagonal blocks of this many channels (0 = "
+                                       "full C x C, the paper's; large models, see ltlib.methods.smart)")
     # CMO (ltlib.methods.cmo); only hashed when method == "cmo"
     cmo_prob: float = _field(0.5, "CMO: probability of mixing a batch")
     cmo_sampler: str = _field("balanced", f"CMO: foreground sampler: {', '.join(FOREGROUND_SAMPLERS)}")
@@ -239,7 +248,9 @@ def _check_device_available(device: str) -> None:
 
 
 def train_counts(config: RunConfig) -> list[int]:
-    """Training images per class of ``config``'s long-tailed set (without loading it)."""
+    """Training images per class of ``config``'s long-tailed CIFAR set (without loading it)."""
+    if config.dataset in LIST_DATASETS:
+        raise ValueError(f"the class counts of {config.dataset} come from its list files; load the data to see them")
     n_max = config.max_per_class or CIFAR_IMAGES_PER_CLASS[config.dataset]
     return long_tailed_counts(n_max, NUM_CLASSES[config.dataset], config.imbalance_factor, config.imbalance_type)
 
@@ -247,7 +258,7 @@ def train_counts(config: RunConfig) -> list[int]:
 def validate(config: RunConfig) -> None:
     """Check every field; the error names the field, the bad value and what is allowed."""
     c = config
-    require_one_of("dataset", c.dataset, DATASETS)
+    require_one_of("dataset", c.dataset, ALL_DATASETS)
     try:
         check_imbalance_factor(c.imbalance_factor)
     except ValueError:
@@ -264,15 +275,27 @@ def validate(config: RunConfig) -> None:
     require(0 <= c.drw_epoch < c.epochs, "drw_epoch", c.drw_epoch, f"must be in 0..{c.epochs - 1} (0 = off)")
     require_one_of("device", c.device, DEVICES)
     _check_device_available(c.device)
-    full = CIFAR_IMAGES_PER_CLASS[c.dataset]
-    require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class", c.max_per_class,
-            f"must be an integer in 0..{full} for {c.dataset} (0 = {full})")
-    counts = train_counts(c)
-    require(min(counts) >= 1, "max_per_class", c.max_per_class,
-            f"leaves the smallest class empty at imbalance factor {c.imbalance_factor:g}; "
-            f"use at least {math.ceil(c.imbalance_factor)}")
-    require(c.batch_size <= sum(counts), "batch_size", c.batch_size,
-            f"must not exceed the {c.dataset}-LT training set ({sum(counts)} images)")
+    require_one_of("pretrained", c.pretrained, PRETRAINED)
+    require(c.pretrained == "" or c.model in TORCHVISION_ARCHITECTURES, "pretrained", c.pretrained,
+            f"needs a torchvision model ({', '.join(TORCHVISION_ARCHITECTURES)}), not {c.model!r}")
+    require(isinstance(c.image_size, int) and c.image_size >= 0, "image_size", c.image_size,
+            "must be an integer >= 0 (0 = the dataset's size)")
+    if c.dataset in LIST_DATASETS:
+        fixed = f"is fixed by the {c.dataset} list files"
+        require(c.imbalance_factor == 100 and c.imbalance_type == "exp", "imbalance_factor", c.imbalance_factor,
+                f"{fixed}; leave imbalance_factor and imbalance_type at their defaults")
+        require(c.max_per_class == 0, "max_per_class", c.max_per_class, f"{fixed}; leave it at 0")
+    else:
+        require(c.image_size in (0, 32), "image_size", c.image_size, f"must be 0 for {c.dataset} (32 x 32 images)")
+        full = CIFAR_IMAGES_PER_CLASS[c.dataset]
+        require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class",
+                c.max_per_class, f"must be an integer in 0..{full} for {c.dataset} (0 = {full})")
+        counts = train_counts(c)
+        require(min(counts) >= 1, "max_per_class", c.max_per_class,
+                f"leaves the smallest class empty at imbalance factor {c.imbalance_factor:g}; "
+                f"use at least {math.ceil(c.imbalance_factor)}")
+        require(c.batch_size <= sum(counts), "batch_size", c.batch_size,
+                f"must not exceed the {c.dataset}-LT training set ({sum(counts)} images)")
     require_one_of("method", c.method, METHODS)
     require(c.method == "none" or c.mixup_alpha == 0, "mixup_alpha", c.mixup_alpha,
             f"must be 0 with method={c.method!r} (they are not combined)")
@@ -286,6 +309,8 @@ def validate(config: RunConfig) -> None:
     require_one_of("smart_head_rule", c.smart_head_rule, HEAD_RULES)
     require_one_of("smart_batches", c.smart_batches, BATCH_MODES)
     require_one_of("smart_weight_form", c.smart_weight_form, WEIGHT_FORMS)
+    require(isinstance(c.smart_block, int) and c.smart_block >= 0, "smart_block", c.smart_block,
+            "must be 0 (full covariances) or a channel count that divides the layer's channels")
     require(c.method != "smart" or c.smart_batches == "full" or c.batch_size >= 2, "batch_size", c.batch_size,
             "SMART with smart_batches='half' needs >= 2 (two halves)")
     require(0 <= c.cmo_prob <= 1, "cmo_prob", c.cmo_prob, "must be in [0, 1]")
@@ -331,3 +356,54 @@ def profile(name: str, schedule: str = "mislas", **overrides) -> RunConfig:
     """
     one_of("profile", name, PROFILES)
     return RunConfig(**{**PROFILE_SETTINGS[name], **schedule_settings(schedule), **overrides})
+
+
+#: recipes of the large benchmarks: each paper's stated stage-I settings (README, "Large-scale benchmarks").
+#: ``batch_size`` is the *global* batch (every process takes ``batch_size / N``); the learning rate is the
+#: one stated for that batch, not rescaled (neither paper states a scaling rule; with another global
+#: batch ``B`` the usual linear rule ``lr = 0.1 * B / 256`` is the user's choice, passed with ``--lr``).
+RECIPES = ("smart", "h2t")
+_SMART_LARGE = dict(lr=0.1, momentum=0.9, weight_decay=2e-4, batch_size=256, warmup_epochs=0, gamma=0.1,
+                    lr_schedule="multistep", smart_block=128)
+_H2T_LARGE = dict(lr=0.1, momentum=0.9, batch_size=256, warmup_epochs=0, lr_schedule="cosine", milestones=(),
+                  mixup_alpha=0.2)
+LARGE_PROFILES = {
+    # SMART §4.1: ImageNet-LT 100 epochs, x0.1 at 60 and 80; iNaturalist and Places-LT 200 epochs, x0.1 at 75
+    # and 160; SGD 0.1 / 0.9 / 2e-4; Places-LT from an ImageNet-pretrained ResNet-152. Batch not stated: 256.
+    ("imagenet_lt", "smart"): dict(_SMART_LARGE, model="resnet50", epochs=100, milestones=(60, 80)),
+    ("inat2018", "smart"): dict(_SMART_LARGE, model="resnet50", epochs=200, milestones=(75, 160)),
+    ("places_lt", "smart"): dict(_SMART_LARGE, model="resnet152", pretrained="imagenet", epochs=200,
+                                 milestones=(75, 160)),
+    # H2T stage I = MiSLAS's stage-1 configs (H2T publishes no large-scale configs): cosine from 0.1, batch 256,
+    # mixup 0.2; ImageNet-LT 180 epochs wd 5e-4, iNaturalist 200 epochs wd 1e-4, Places-LT 90 epochs wd 5e-4
+    # from ImageNet weights (MiSLAS trains only an extra block there; ltlib fine-tunes the whole network).
+    ("imagenet_lt", "h2t"): dict(_H2T_LARGE, model="resnet50", epochs=180, weight_decay=5e-4),
+    ("inat2018", "h2t"): dict(_H2T_LARGE, model="resnet50", epochs=200, weight_decay=1e-4),
+    ("places_lt", "h2t"): dict(_H2T_LARGE, model="resnet152", pretrained="imagenet", epochs=90, weight_decay=5e-4),
+}
+#: H2T stage II on the large benchmarks: 10 epochs (H2T §4.2), cosine from MiSLAS's classifier rate 0.005,
+#: batch 256, MiSLAS's weight decay, p = 0.3 (H2T's Listing 1 default; the paper states none for them)
+LARGE_STAGE_TWO = {"imagenet_lt": dict(weight_decay=5e-4), "inat2018": dict(weight_decay=1e-4),
+                   "places_lt": dict(weight_decay=5e-4)}
+#: the quick size of a large recipe: two epochs, no warm-up or decay (exercises the path, nothing more)
+LARGE_QUICK = dict(epochs=2, warmup_epochs=0, milestones=())
+
+
+def large_profile(dataset: str, recipe: str = "smart", name: str = "paper", **overrides) -> RunConfig:
+    """Stage I on a list-file benchmark (``imagenet_lt``, ``inat2018``, ``places_lt``) with a paper's
+    ``recipe`` (``smart``: SMART §4.1; ``h2t``: MiSLAS's stage-1 configs that H2T builds on); ``quick``
+    shortens it to two epochs. SMART runs ask for the method with ``method="smart"``."""
+    one_of("dataset", dataset, tuple(LIST_DATASETS))
+    one_of("recipe", recipe, RECIPES)
+    one_of("profile", name, PROFILES)
+    settings = dict(LARGE_PROFILES[(dataset, recipe)], dataset=dataset, device="auto")
+    if name == "quick":
+        settings.update(LARGE_QUICK)
+    return RunConfig(**{**settings, **overrides})
+
+
+def large_stage_two(stage1: RunConfig, **overrides) -> StageTwoConfig:
+    """H2T stage II on a large benchmark's stage-I run (see :data:`LARGE_STAGE_TWO`)."""
+    settings = dict(LARGE_STAGE_TWO[stage1.dataset], epochs=10 if stage1.epochs > LARGE_QUICK["epochs"] else 1,
+                    lr=0.005, batch_size=256, h2t_p=0.3, device=stage1.device)
+    return StageTwoConfig(stage1=stage1, **{**settings, **overrides})

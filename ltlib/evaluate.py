@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ltlib.data.augment import normalize
 from ltlib.data.longtail import ClassSplits
+from ltlib.distributed import gather_rows, rank_and_world
 from ltlib.models.seams import NormedLinear, SeamNet
 
 
@@ -43,6 +44,37 @@ def predict(model: SeamNet, images: torch.Tensor, batch_size: int | None = None,
     finally:
         model.train(was_training)
     return torch.cat(logits), torch.cat(features)
+
+
+@torch.no_grad()
+def predict_test(model: SeamNet, data, batch_size: int | None = None, features: bool = True):
+    """Logits ``(N, C)`` and pooled features ``(N, D)`` (``None`` without ``features``) of ``data``'s whole
+    test set, on the CPU, on every process: each process predicts its contiguous share and the shares
+    are gathered in order. In-memory data (CIFAR) and streamed data (list-file benchmarks) alike."""
+    rank, world = rank_and_world()
+    count = data.test_labels.numel()
+    if not getattr(data, "streaming", False) and world == 1:
+        logits, pooled = predict(model, data.test_images, batch_size)
+    elif not getattr(data, "streaming", False):
+        share = torch.arange(count).tensor_split(world)[rank]
+        logits, pooled = predict(model, data.test_images[share.to(data.test_images.device)], batch_size)
+    else:
+        device = next(model.parameters()).device
+        batch_size = batch_size or (512 if device.type == "cuda" else 64)
+        share = torch.arange(count).tensor_split(world)[rank]
+        was_training = model.training
+        model.eval()
+        logits, pooled = [], []
+        try:
+            for images in data.test_batches(share, batch_size):
+                feats = model.features(images.to(device))
+                pooled.append(feats.float().cpu())
+                logits.append(model.classifier(feats).float().cpu())
+        finally:
+            model.train(was_training)
+        logits = torch.cat(logits) if logits else torch.zeros(0, data.num_classes)
+        pooled = torch.cat(pooled) if pooled else torch.zeros(0, model.feature_dim)
+    return gather_rows(logits), (gather_rows(pooled) if features else None)
 
 
 def per_class_accuracy(predictions, labels, num_classes: int) -> np.ndarray:

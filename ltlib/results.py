@@ -25,6 +25,8 @@ from ltlib.checks import one_of
 from ltlib.config import RunConfig, StageTwoConfig, profile_of
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
+from ltlib.data.streaming import DEFAULT_IMAGE_SIZE, LIST_DATASETS, load_list_dataset
+from ltlib.distributed import broadcast_object, is_distributed, is_main, rank_and_world
 from ltlib.models import SeamNet, build_model
 from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, file_lock, software_versions
 from ltlib.storage import sha256_file as _sha256
@@ -42,7 +44,12 @@ def load_data(dataset: str, imbalance_factor: float, imbalance_type: str, test_p
                                   test_per_class=test_per_class or None, max_per_class=max_per_class or None)
 
 
-def data_for(config: RunConfig, root: str | None = None) -> LongTailedData:
+def data_for(config: RunConfig, root: str | None = None):
+    """The data of ``config``: CIFAR-LT in memory (``root``: its folder, else ``$LTLIB_DATA``), or a list-file
+    benchmark streamed from disk (``root``: its image folder, else ``$LTLIB_IMAGES``)."""
+    if config.dataset in LIST_DATASETS:
+        return load_list_dataset(config.dataset, root, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
+                                 test_per_class=config.test_per_class)
     return load_data(config.dataset, float(config.imbalance_factor), config.imbalance_type,
                      config.test_per_class, root, config.max_per_class)
 
@@ -303,6 +310,8 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
     if record:
         with open(record, "a") as log:
             log.write(config.hash() + "\n")
+    if is_distributed():
+        return _get_or_train_together(config, data_root, progress, cache, train)
     found = load_result(config, cache) or from_store(config, cache)
     if found is not None:
         return found
@@ -310,6 +319,24 @@ def get_or_train(config: RunConfig | StageTwoConfig, data_root: str | None = Non
         raise RunsNotStored([config])
     with run_lock(config, cache):
         found = load_result(config, cache)  # trained by another process while this one waited
+        return found if found is not None else _train(config, data_root, progress, cache)
+
+
+def _get_or_train_together(config, data_root, progress: bool, cache: Path | None, train: bool | None) -> Result:
+    """:func:`get_or_train` for the processes of one data-parallel run: rank 0 looks in the cache and the store
+    (holding the run's lock while they train) and tells the others what it found; all train together."""
+    def found_by_rank_zero():
+        found = (load_result(config, cache) or from_store(config, cache)) if is_main() else None
+        shared = broadcast_object(None if found is None else (found.metrics, str(found.folder)))
+        return None if shared is None else Result(config, shared[0], Path(shared[1]))
+
+    found = found_by_rank_zero()
+    if found is not None:
+        return found
+    if not training_allowed(train):
+        raise RunsNotStored([config])
+    with run_lock(config, cache) if is_main() else contextlib.nullcontext():
+        found = found_by_rank_zero()
         return found if found is not None else _train(config, data_root, progress, cache)
 
 
@@ -330,10 +357,14 @@ def _train(config, data_root, progress: bool, cache: Path | None) -> Result:
     output.metrics["device"] = str(device)
     output.metrics["device_name"] = device_name(device)
     output.metrics["software"] = software_versions()  # ltlib, torch, Python, sha256 of requirements-lock.txt
+    output.metrics["processes"] = rank_and_world()[1]  # data-parallel processes that trained it
+    TRAINED.append(config.hash())
+    if not is_main():  # rank 0 writes the entry; the others return the same metrics
+        return Result(config, output.metrics, run_folder(config, cache))
     result = save_result(config, output.model, output.metrics, cache, best_state=output.history.best_state)
     checkpointer.remove()
-    TRAINED.append(config.hash())
     return result
+
 
 
 def missing_runs(configs, cache: Path | None = None) -> list:

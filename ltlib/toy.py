@@ -71,12 +71,10 @@ class ToyNet(SeamNet):
 class PointsMixin:
     """Objectives on points: a batch is the raw points (no image augmentation)."""
 
-    def augmented_batch(self, indices: torch.Tensor):
+    def augmented_batch(self, indices: torch.Tensor, layout=None):
         return self.data.train_images[indices], self.data.train_labels[indices]
 
-    def backbone_map(self, indices: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model.forward_to(self.data.train_images[indices], self.seam)
+    plain_batch = augmented_batch
 
 
 class ToyPlain(PointsMixin, SupervisedObjective):

@@ -8,6 +8,12 @@ loop. :func:`train_stage_one` builds the standard objective from a :class:`RunCo
 
 The learning rate of each epoch comes from :mod:`ltlib.schedules`; the objective of a method
 from :mod:`ltlib.methods.registry` (the loop names no method).
+
+**Data parallelism.** Started by ``torchrun`` (see :mod:`ltlib.distributed`), every process runs this
+same loop on its share of each global batch, through ``DistributedDataParallel`` (gradients
+all-reduced); the epoch's loss is averaged over processes, evaluation is sharded and gathered, and
+only rank 0 shows progress and writes checkpoints (each process resumes from rank 0's checkpoint,
+sent to it by broadcast, so no shared file system is needed to resume).
 """
 from __future__ import annotations
 
@@ -21,7 +27,9 @@ from tqdm.auto import tqdm
 
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData
-from ltlib.evaluate import evaluate, predict, top1
+from ltlib.distributed import all_reduce_sum, broadcast_object, is_main, local_device, rank_and_world, wrap_model
+from ltlib.evaluate import evaluate, predict_test, top1
+from ltlib.fast import EAGER, FastPath, accelerate, fast_path
 from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
 from ltlib.models import SeamNet, build_model
@@ -35,11 +43,12 @@ def progress_bar(iterable, progress: bool = True, **options):
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available; under data parallelism on GPUs, this process's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' is not allowed here: no CUDA device is available; use 'cpu' or 'auto'")
-    return torch.device(name)
+    return local_device(torch.device(name))
 
 
 @dataclass
@@ -74,17 +83,21 @@ def _non_finite(description: str, epoch: int, losses: torch.Tensor, lr: float, l
 
 
 def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: float, weight_decay: float,
-        evaluate_epoch, description: str = "train", progress: bool = True, checkpointer=None) -> History:
+        evaluate_epoch, description: str = "train", progress: bool = True, checkpointer=None,
+        fast: FastPath = EAGER) -> History:
     """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1.
 
     With a :class:`~ltlib.checkpoint.Checkpointer` the state is saved after epochs and a run
     that finds a checkpoint continues from it, giving the same result as an uninterrupted run.
+    ``fast`` (:mod:`ltlib.fast`) puts each step's forward under autocast and fuses the SGD update.
     """
     parameters = list(parameters)
-    optimizer = torch.optim.SGD(parameters, lr=lr_at(0), momentum=momentum, weight_decay=weight_decay)
+    device = next(model.parameters()).device
+    optimizer = torch.optim.SGD(parameters, lr=lr_at(0), momentum=momentum, weight_decay=weight_decay,
+                                **({"fused": True} if fast.fused_sgd else {}))
     history = History()
     first_epoch = 0
-    state = checkpointer.load() if checkpointer is not None else None
+    state = broadcast_object(checkpointer.load() if checkpointer is not None and is_main() else None)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -92,21 +105,22 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
         torch.set_rng_state(state["torch_rng"])
         history = History(**state["history"])
         first_epoch = state["epoch"]
-    bar = progress_bar(range(first_epoch, epochs), progress, desc=description, leave=False, initial=first_epoch,
-                       total=epochs)
+    bar = progress_bar(range(first_epoch, epochs), progress and is_main(), desc=description, leave=False,
+                       initial=first_epoch, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch)
         steps = objective.start_epoch(epoch)
-        losses = torch.zeros(steps, device=next(model.parameters()).device)  # no host sync inside the epoch
+        losses = torch.zeros(steps, device=device)  # no host sync inside the epoch
         for step in range(steps):
-            loss = objective.loss(step, epoch)
+            with fast.autocast(device):
+                loss = objective.loss(step, epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses[step] = loss.detach()
-        mean_loss = float(losses.mean())  # the one host sync of the epoch
+        mean_loss = float(all_reduce_sum(losses.mean())) / rank_and_world()[1]  # the one host sync of the epoch
         history.train_seconds.append(time.perf_counter() - started)
         if not math.isfinite(mean_loss):
             raise _non_finite(description, epoch, losses, lr_at(epoch), getattr(objective.loss_fn, "name", "loss"))
@@ -117,7 +131,7 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
             history.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         history.seconds.append(time.perf_counter() - started)
         bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}")
-        if checkpointer is not None and checkpointer.due(epoch + 1, epochs):
+        if checkpointer is not None and checkpointer.due(epoch + 1, epochs) and is_main():
             checkpointer.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "objective": objective.state_dict(), "torch_rng": torch.get_rng_state(),
                                "history": vars(history)})
@@ -138,9 +152,9 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
 
 def final_metrics(model: SeamNet, data: LongTailedData, history: History, seconds: float) -> dict:
     """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection)."""
-    outputs = predict(model, data.test_images)  # one pass over the test set for both split rules
-    metrics = {"final": evaluate(model, data.test_images, data.test_labels, data.splits("counts"), outputs=outputs)}
-    metrics["final_ranges"] = evaluate(model, data.test_images, data.test_labels, data.splits("ranges"),
+    outputs = predict_test(model, data)  # one (sharded) pass over the test set for both split rules
+    metrics = {"final": evaluate(model, None, data.test_labels, data.splits("counts"), outputs=outputs)}
+    metrics["final_ranges"] = evaluate(model, None, data.test_labels, data.splits("ranges"),
                                        full=False, outputs=outputs)["splits"]
     best, best_epoch = history.best()
     metrics.update(
@@ -159,36 +173,43 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
 
 
 def _fit_config(config, model: SeamNet, data: LongTailedData, objective, parameters, weight_decay: float,
-                description: str, progress: bool, checkpointer) -> TrainOutput:
+                description: str, progress: bool, checkpointer, fast: FastPath = EAGER) -> TrainOutput:
     """Run :func:`fit` with ``config``'s schedule, evaluating on ``data``'s test set every epoch."""
 
     def lr_at(epoch):
         return config_learning_rate(config, epoch)
 
     def test_top1():
-        logits, _ = predict(model, data.test_images)
+        logits, _ = predict_test(model, data, features=False)
         return top1(logits, data.test_labels.cpu())
 
     started = time.perf_counter()
     history = fit(model, parameters, objective, config.epochs, lr_at, config.momentum, weight_decay, test_top1,
-                  description=description, progress=progress, checkpointer=checkpointer)
-    return TrainOutput(model, history, final_metrics(model, data, history, time.perf_counter() - started))
+                  description=description, progress=progress, checkpointer=checkpointer, fast=fast)
+    metrics = final_metrics(model, data, history, time.perf_counter() - started)
+    metrics["fast_path"] = fast.describe()
+    return TrainOutput(model, history, metrics)
 
 
-def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True, checkpointer=None) -> TrainOutput:
-    """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics."""
+def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = True, checkpointer=None,
+                    fast: bool | FastPath | None = None) -> TrainOutput:
+    """Train a fresh model on ``data`` as ``config`` says; returns the model, history and metrics.
+    ``fast``: the fast path (:func:`ltlib.fast.fast_path`; default on for CUDA, off on the CPU)."""
     device = resolve_device(config.device)
     data = data.to(device)
     generator = seeded_generator(config.seed, device)
-    model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam").to(device)
+    model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam",
+                        pretrained=config.pretrained).to(device)
+    fast = fast_path(device, fast)
     objective = build_objective(config, data, model, generator)
+    objective.network = wrap_model(accelerate(model, fast))
     model.train()
     return _fit_config(config, model, data, objective, model.parameters(), config.weight_decay,
-                       f"{config.method}/{config.loss} {config.hash()}", progress, checkpointer)
+                       f"{config.method}/{config.loss} {config.hash()}", progress, checkpointer, fast)
 
 
 def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True,
-                    checkpointer=None) -> TrainOutput:
+                    checkpointer=None, fast: bool | FastPath | None = None) -> TrainOutput:
     """Decoupled classifier re-training (cRT) with H2T fusion on a trained stage-I ``model``.
 
     Only the classifier learns (initialised from stage I's); every backbone parameter is frozen.
@@ -205,6 +226,8 @@ def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet
     model.train(config.bn_train)
     model.classifier.train()
     seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
-    objective = StageTwoObjective(config, data, model, generator, seam)
+    fast = fast_path(device, fast)
+    objective = StageTwoObjective(config, data, accelerate(model, fast), generator, seam)
+    objective.network = wrap_model(model)
     return _fit_config(config, model, data, objective, model.classifier.parameters(), config.effective_weight_decay,
-                       f"stage II p={config.h2t_p} {config.hash()}", progress, checkpointer)
+                       f"stage II p={config.h2t_p} {config.hash()}", progress, checkpointer, fast)

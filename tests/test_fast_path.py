@@ -1,9 +1,11 @@
-"""The tensor data path and the peers' PIL/torchvision path agree exactly on the same inputs."""
+"""The fast paths: the tensor data path equals the peers' PIL pipeline, and ltlib.fast (compiled stages, bf16,
+channels_last) equals the eager float32 step within stated tolerances."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -44,3 +46,88 @@ def test_peer_dataset_yields_normalised_augmented_tensors():
     dataset = PeerDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 2, 3]))
     image, label = dataset[2]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and label == 2
+
+
+# --- the fast path (ltlib.fast): compiled stages and bf16 autocast against the eager float32 reference ------------
+
+FAST_CASES = {
+    "ce": dict(mixup_alpha=1.0),
+    "smart": dict(method="smart", smart_head_rule="half"),
+    "cmo": dict(method="cmo", cmo_skip_epochs=0, cmo_prob=1.0),
+}
+
+
+def _train(changes: dict, fast, stage_two: bool = False):
+    from ltlib.config import StageTwoConfig
+    from ltlib.train import train_stage_one, train_stage_two
+    from test_train import tiny_config, tiny_data
+
+    config, data = tiny_config(epochs=1, warmup_epochs=0, milestones=(), **changes), tiny_data()
+    if not stage_two:
+        return train_stage_one(config, data, progress=False, fast=fast)
+    base = train_stage_one(config, data, progress=False, fast=False).model
+    stage2 = StageTwoConfig(stage1=config, h2t_p=0.5, batch_size=8, epochs=1, device="cpu")
+    return train_stage_two(stage2, data, base, progress=False, fast=fast)
+
+
+def _close(got, expected, **tolerance):
+    torch.testing.assert_close(torch.tensor(got.history.loss), torch.tensor(expected.history.loss), **tolerance)
+    for (name, value), other in zip(expected.model.state_dict().items(), got.model.state_dict().values()):
+        torch.testing.assert_close(other.float(), value.float(), **tolerance, msg=name)
+
+
+@pytest.mark.parametrize("name", [*FAST_CASES, "h2t-stage-two"])
+def test_compiled_stages_give_the_eager_step(name):
+    """torch.compile (dynamo + AOT autograd, the aot_eager backend: the CPU stand-in for inductor) of every stage:
+    losses and weights after 5 steps equal eager float32 to 1e-4 (decomposed ops round differently)."""
+    from ltlib.fast import FastPath
+
+    changes, stage_two = FAST_CASES.get(name, {}), name == "h2t-stage-two"
+    eager = _train(changes, False, stage_two)
+    compiled = _train(changes, FastPath(compile="aot_eager"), stage_two)
+    _close(compiled, eager, rtol=1e-4, atol=1e-4)
+    assert compiled.metrics["fast_path"]["compile"] == "aot_eager" and eager.metrics["fast_path"]["compile"] is None
+
+
+def _first_step_loss(changes: dict, fast) -> float:
+    from ltlib.methods import build_objective
+    from ltlib.models import build_model
+    from ltlib.train import seeded_generator
+    from test_train import tiny_config, tiny_data
+
+    config, data = tiny_config(epochs=1, warmup_epochs=0, milestones=(), **changes), tiny_data()
+    generator = seeded_generator(0, torch.device("cpu"))
+    model = build_model("resnet32", data.num_classes)
+    objective = build_objective(config, data, model, generator)
+    objective.start_epoch(0)
+    with fast.autocast(torch.device("cpu")):
+        return float(objective.loss(0, 0).detach())
+
+
+def test_bf16_autocast_stays_within_a_percent_of_float32():
+    """bf16 keeps 8 bits of mantissa: a step's loss on the same weights within 1 % of float32, an epoch of SMART
+    (whose statistics stay float32) within 5 % and finite; channels_last changes only the memory layout."""
+    from ltlib.fast import EAGER, FastPath
+
+    bf16 = FastPath(dtype=torch.bfloat16)
+    for changes in FAST_CASES.values():
+        assert _first_step_loss(changes, bf16) == pytest.approx(_first_step_loss(changes, EAGER), rel=1e-2)
+    eager, fast = _train(FAST_CASES["smart"], False), _train(FAST_CASES["smart"], bf16)
+    torch.testing.assert_close(torch.tensor(fast.history.loss), torch.tensor(eager.history.loss), rtol=5e-2, atol=0)
+    assert fast.metrics["fast_path"]["dtype"] == "bfloat16"
+    layout = _train(FAST_CASES["ce"], FastPath(channels_last=True))
+    _close(layout, _train(FAST_CASES["ce"], False), rtol=1e-5, atol=1e-5)
+
+
+def test_the_fast_path_is_on_for_cuda_and_off_on_the_cpu_unless_asked(monkeypatch):
+    from ltlib.fast import EAGER, fast_path
+
+    monkeypatch.delenv("LTLIB_FAST", raising=False)
+    assert fast_path(torch.device("cpu")) == EAGER
+    cuda = fast_path(torch.device("cuda"))
+    assert (cuda.dtype, cuda.compile, cuda.channels_last, cuda.fused_sgd) == (torch.bfloat16, "inductor", True, True)
+    monkeypatch.setenv("LTLIB_FAST", "graphs")
+    assert fast_path(torch.device("cpu")).mode == "reduce-overhead" and fast_path(torch.device("cpu"), False) == EAGER
+    monkeypatch.setenv("LTLIB_FAST", "fastest")
+    with pytest.raises(ValueError, match="LTLIB_FAST='fastest' is not allowed"):
+        fast_path(torch.device("cpu"))

@@ -6,6 +6,9 @@ import math
 import pytest
 import torch
 
+from ltlib.data.augment import normalize
+from ltlib.data.streaming import Layout
+
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.methods.h2t import StageTwoObjective, fuse, fusion_channels
 from ltlib.train import seeded_generator, train_stage_one, train_stage_two
@@ -85,9 +88,12 @@ def test_feature_bank_is_used_when_maps_cannot_change():
     data = tiny_data()
     objective = StageTwoObjective(config, data, model.eval(), seeded_generator(0, torch.device("cpu")), "layer3")
     indices = torch.tensor([0, 5, 7])
-    first = objective.backbone_map(indices)
+    stream = objective.open_stream("main", indices[None], Layout.whole(3))
+    first = objective.backbone_map(stream, 0, indices)
     assert objective.feature_bank is not None and objective.feature_bank.shape[0] == data.train_labels.numel()
-    torch.testing.assert_close(first, objective.backbone_map(indices))
+    torch.testing.assert_close(first, objective.backbone_map(stream, 0, indices))
+    with torch.no_grad():  # the bank holds the plain (unaugmented) images' maps
+        torch.testing.assert_close(first, model.forward_to(normalize(data.train_images[indices]), "layer3"))
 
 
 def test_stage_two_config_hash_names_its_stage_one():

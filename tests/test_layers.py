@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ltlib"
 
 LAYERS = {
     "ltlib.version": 0, "ltlib.checks": 0, "ltlib.storage": 0,
-    "ltlib.data": 1, "ltlib.models": 1, "ltlib.distributed": 1, "ltlib.schedules": 1, "ltlib.semantics": 1, "ltlib.checkpoint": 1,
+    "ltlib.data": 1, "ltlib.models": 1, "ltlib.distributed": 1, "ltlib.fast": 1, "ltlib.schedules": 1, "ltlib.semantics": 1, "ltlib.checkpoint": 1,
     "ltlib.methods": 2, "ltlib.evaluate": 2, "ltlib.embedding": 2,
     "ltlib.config": 3,
     "ltlib.train": 4,

@@ -29,11 +29,20 @@ def crop_flip_with(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Ten
     return cropped.permute(0, 3, 1, 2)
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)``."""
-    batch = images.shape[0]
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
+                     positions: torch.Tensor | None = None, total: int | None = None) -> torch.Tensor:
+    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)``.
+
+    Under data parallelism ``images`` are this process's share of a global batch of ``total`` images at
+    ``positions`` ``(B,)``: the draws are made for the whole global batch (the same on every process) and
+    each image gets the draw of its global position, so the ranks together augment exactly as one process.
+    """
+    batch = images.shape[0] if positions is None else total
     offsets = torch.randint(0, 2 * padding + 1, (batch, 2), generator=generator, device=generator.device)
     flips = torch.rand(batch, generator=generator, device=generator.device) < 0.5
+    if positions is not None:
+        chosen = positions.to(generator.device)
+        offsets, flips = offsets[chosen], flips[chosen]
     return crop_flip_with(images, offsets.to(images.device), flips.to(images.device), padding)
 
 
@@ -58,10 +67,18 @@ class Mixup:
     def draw(self) -> float:
         return self.rng.betavariate(self.alpha, self.alpha) if self.alpha > 0 else 1.0
 
-    def __call__(self, inputs: torch.Tensor, generator: torch.Generator):
-        """Returns ``(mixed inputs, permutation, lam)``."""
+    def __call__(self, inputs: torch.Tensor, generator: torch.Generator, layout=None):
+        """Returns ``(mixed inputs, permutation, lam)``.
+
+        Under data parallelism (``layout`` of this process's share of a global batch) the permutation is
+        drawn for the global batch, the same on every process, and each process pairs its own images in
+        the order of their draws (images cannot be mixed across processes)."""
         lam = self.draw()
-        perm = torch.randperm(inputs.shape[0], generator=generator, device=generator.device).to(inputs.device)
+        if layout is None or layout.total == inputs.shape[0]:
+            perm = torch.randperm(inputs.shape[0], generator=generator, device=generator.device).to(inputs.device)
+        else:
+            drawn = torch.randperm(layout.total, generator=generator, device=generator.device)
+            perm = torch.argsort(drawn[layout.positions.to(drawn.device)]).to(inputs.device)
         if lam == 1.0:
             return inputs, perm, lam
         return lam * inputs + (1.0 - lam) * inputs[perm], perm, lam

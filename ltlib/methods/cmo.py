@@ -61,7 +61,8 @@ class CmoObjective(SupervisedObjective):
 
     def start_epoch(self, epoch: int) -> int:
         steps = super().start_epoch(epoch)
-        self.foreground = self.foreground_sampler.epoch_batches(self.config.batch_size, self.generator)
+        self.foreground, layout = self.draw(self.foreground_sampler, self.config.batch_size)
+        self.foreground_stream = self.open_stream("foreground", self.foreground, layout)
         return steps
 
     def active(self, epoch: int) -> bool:
@@ -69,11 +70,11 @@ class CmoObjective(SupervisedObjective):
         return skip < epoch < self.config.epochs - skip or skip == 0
 
     def loss(self, step: int, epoch: int) -> torch.Tensor:
-        inputs, targets = self.augmented_batch(self.batches[step])
+        inputs, targets = self.stream[step]
         if not (self.active(epoch) and self.rng.random() < self.config.cmo_prob):
-            return self.weighted_loss(self.model(inputs), targets, epoch)
-        fg_inputs, fg_targets = self.augmented_batch(self.foreground[step])
+            return self.weighted_loss(self.network(inputs), targets, epoch)
+        fg_inputs, fg_targets = self.foreground_stream[step]
         box = cutmix_box(self.rng.betavariate(1.0, 1.0), inputs.shape[-2], inputs.shape[-1], self.rng)
         mixed, lam = paste(inputs, fg_inputs, box)
-        logits = self.model(mixed)
+        logits = self.network(mixed)
         return lam * self.weighted_loss(logits, targets, epoch) + (1 - lam) * self.weighted_loss(logits, fg_targets, epoch)

@@ -61,45 +61,47 @@ class StageTwoObjective(SupervisedObjective):
     def __init__(self, config, data, model, generator, seam: str):
         super().__init__(config, data, model, generator)  # self.sampler: the fused branch's sampler
         self.seam = seam
+        self.augment = config.augment
         self.fusing_sampler = Sampler(config.h2t_fusing_sampler, data.train_labels, data.num_classes)
-        self.fusing = None
+        self.fusing, self.fusing_stream = None, None
         self.last_targets = None
         self.feature_bank = None  # seam maps of every training image, when they cannot change
 
     def start_epoch(self, epoch: int) -> int:
         steps = super().start_epoch(epoch)
-        self.fusing = self.fusing_sampler.epoch_batches(self.config.batch_size, self.generator)
+        self.fusing, layout = self.draw(self.fusing_sampler, self.config.batch_size)
+        if self.config.h2t_p > 0:
+            self.fusing_stream = self.open_stream("fusing", self.fusing, layout)
         return steps
 
-    def backbone_map(self, indices: torch.Tensor) -> torch.Tensor:
-        """The frozen backbone's map at the seam for (augmented) training images ``indices``.
+    def backbone_map(self, stream, step: int, indices: torch.Tensor) -> torch.Tensor:
+        """The frozen backbone's map at the seam for the (augmented) training images of ``stream[step]``
+        (``indices`` of this process).
 
-        Without augmentation and with the backbone's BatchNorm in eval mode the maps never change,
-        so they are computed once for the whole training set and indexed afterwards.
+        Without augmentation, with the backbone's BatchNorm in eval mode and in-memory data the maps
+        never change, so they are computed once for the whole training set and indexed afterwards.
         """
-        if self.config.augment:
-            inputs, _ = self.augmented_batch(indices)
+        if self.config.augment or self.config.bn_train or getattr(self.data, "streaming", False):
+            inputs, _ = stream[step]
             with torch.no_grad():
                 return self.model.forward_to(inputs, self.seam)
-        if self.config.bn_train:
-            with torch.no_grad():
-                return self.model.forward_to(normalize(self.data.train_images[indices]), self.seam)
         if self.feature_bank is None:
             with torch.no_grad():
-                self.feature_bank = torch.cat([self.model.forward_to(normalize(chunk), self.seam)
-                                               for chunk in self.data.train_images.split(512)])
+                everything = torch.arange(self.data.train_labels.numel(), device=self.data.train_labels.device)
+                self.feature_bank = torch.cat([self.model.forward_to(self.plain_batch(chunk)[0], self.seam)
+                                               for chunk in everything.split(512)])
         return self.feature_bank[indices]
 
     def loss(self, step: int, epoch: int) -> torch.Tensor:
         indices = self.batches[step]
         targets = self.data.train_labels[indices]  # the fused (balanced) branch's labels
-        features = self.backbone_map(indices)
+        features = self.backbone_map(self.stream, step, indices)
         if self.config.h2t_p > 0:
             channels = fusion_channels(self.config.h2t_p, features.shape[1], self.config.h2t_selection,
                                        self.generator)
-            features = fuse(features, self.backbone_map(self.fusing[step]), channels)
+            features = fuse(features, self.backbone_map(self.fusing_stream, step, self.fusing[step]), channels)
         self.last_targets = targets
-        return self.weighted_loss(self.model.forward_from(features, self.seam), targets, epoch)
+        return self.weighted_loss(self.network(features, start=self.seam), targets, epoch)
 
 
 @torch.no_grad()

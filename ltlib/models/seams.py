@@ -3,7 +3,7 @@
 A :class:`SeamNet` is an ordered list of named stages, then global average pooling (seam
 ``pooled``) and a classifier. Methods hook in at a seam by name:
 
-* ``forward(x, hook)`` calls ``hook(seam_name, tensor)`` after every seam and continues with
+* ``forward(x, hook, start)`` calls ``hook(seam_name, tensor)`` after every seam and continues with
   what it returns (SMART replaces a stage's output with its augmented map there);
 * ``forward_to(x, seam)`` / ``forward_from(h, seam)`` split the network at a seam (H2T fuses
   pre-pool maps between the two halves; feature extraction stops at ``pooled``).
@@ -64,9 +64,12 @@ class SeamNet(nn.Module):
                 return h
         return self.classifier(h)
 
-    def forward(self, x: torch.Tensor, hook: Optional[Hook] = None) -> torch.Tensor:
-        """Logits ``(B, num_classes)`` for images ``(B, 3, H, W)``."""
-        return self._run(x, 0, None, hook)
+    def forward(self, x: torch.Tensor, hook: Optional[Hook] = None, start: Optional[str] = None) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` for images ``(B, 3, H, W)``, or for the activation ``x`` taken at seam
+        ``start`` (what ``forward_from`` does, through ``forward`` so a ``DistributedDataParallel`` wrapper
+        sees the call)."""
+        first = 0 if start is None else self.seams.index(self.check_seam(start)) + 1
+        return self._run(x, first, None, hook)
 
     def forward_to(self, x: torch.Tensor, seam: str, hook: Optional[Hook] = None) -> torch.Tensor:
         """The activation at ``seam`` (e.g. ``(B, 64, 8, 8)`` at ResNet-32's ``layer3``)."""

@@ -42,7 +42,11 @@ class TorchvisionResNet(SeamNet):
         import torchvision
 
         one_of("torchvision architecture", arch, ARCHITECTURES)
-        net = getattr(torchvision.models, arch)(weights="DEFAULT" if pretrained and weights_file is None else None)
+        try:
+            net = getattr(torchvision.models, arch)(weights="DEFAULT" if pretrained and weights_file is None else None)
+        except OSError as error:  # no internet (URLError is an OSError), or a damaged download
+            raise FileNotFoundError(f"could not download torchvision's ImageNet weights for {arch} ({error}); name a "
+                                    "local state dict with --weights-file or LTLIB_WEIGHTS_FILE") from error
         if weights_file is not None:
             load_backbone_weights(net, weights_file)
         stages = [("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool))]
