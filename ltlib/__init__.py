@@ -14,7 +14,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 4. ``train`` (the one loop), ``store`` (the committed results store)
 5. ``results`` (cache and ``Result``, the notebooks' API)
 6. ``tables``, ``plots``, ``runsets`` (what each notebook trains)
-7. ``campaign`` (train and store everything the notebooks need), ``regenerate``
+7. ``campaign`` (train and store everything the notebooks need), ``devicekit`` (what a GPU machine carries),
+   ``regenerate``
 8. ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ltlib train|data|campaign|store|figures`` (also installed as ``ltlib``).
+"""Command line: ``python -m ltlib train|data|campaign|store|device-kit|figures`` (also installed as ``ltlib``).
 
 ``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
 starting from the chosen ``--profile``; it prints a summary table and the cache folder. Launched by
@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     store = commands.add_parser("store", help="the committed results store: import exported tarballs, list entries")
     store.add_argument("action", choices=("import", "list"))
     store.add_argument("files", nargs="*", help="import: tarballs written by campaign --export")
+
+    kit = commands.add_parser("device-kit", help="pack the data and class similarities a GPU machine needs for the "
+                                                 "campaign into one file to carry (ltlib.devicekit)")
+    kit.add_argument("--profiles", nargs="+", choices=PROFILES, default=["paper", "quick"])
+    kit.add_argument("--out", default=None, help="the kit file (default device_data/kit.tar.xz, git-ignored)")
+    kit.add_argument("--data", default=None, help="CIFAR folder to cut the kit from (default $LTLIB_DATA)")
 
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
@@ -185,6 +191,16 @@ def _store(args) -> int:
     return 0
 
 
+def _device_kit(args) -> int:
+    from ltlib import devicekit
+
+    made = devicekit.build(Path(args.out) if args.out else devicekit.KIT_FILE, args.profiles, root=args.data)
+    print(f"{made['file']}: {made['bytes'] / 2**20:.1f} MiB, {made['train_rows']} training and {made['test_rows']} test "
+          f"images of {made['source']} for {made['configs']} stage-I configs, similarities: "
+          f"{', '.join(made['semantics']) or 'none'}; carry {Path(made['file']).parent}/ to the device")
+    return 0
+
+
 def _figures(args) -> int:
     from ltlib.regenerate import regenerate
 
@@ -207,7 +223,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "campaign":
             return _campaign(args, argv)
-        return {"train": _train, "data": _data, "figures": _figures, "store": _store}[args.command](args)
+        return {"train": _train, "data": _data, "figures": _figures, "store": _store,
+                "device-kit": _device_kit}[args.command](args)
     except (ValueError, DataError, WordNetUnavailable, RunsNotStored, StoreError) as error:  # the message says what to do: no traceback
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2

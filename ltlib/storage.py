@@ -87,12 +87,16 @@ def sha256_file(path: Path) -> str:
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """Short commit of the checkout, or ``unknown`` outside a git checkout."""
+    """Short commit of the checkout (``+dirty`` with uncommitted changes to tracked files); outside a git
+    checkout (a GPU machine gets the files without ``.git``) ``$LTLIB_GIT_COMMIT``, else ``unknown``."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        if commit and subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO_ROOT, timeout=10).returncode == 1:
+            commit += "+dirty"
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        commit = ""
+    return commit or os.environ.get("LTLIB_GIT_COMMIT", "unknown")
 
 
 def device_name(device) -> str:

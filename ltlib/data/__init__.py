@@ -13,7 +13,7 @@ from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
 
 __all__ = ["DATASETS", "NUM_CLASSES", "SAMPLERS", "DataError", "LongTailedData", "Sampler",
            "class_probabilities", "class_splits", "load_long_tailed_cifar", "long_tailed_counts",
-           "long_tailed_indices", "ClassSplits"]
+           "long_tailed_indices", "long_tailed_selection", "ClassSplits"]
 
 
 @dataclass
@@ -57,17 +57,15 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
     check_dataset(dataset)
     train = load_cifar(dataset, "train", root)
     test = load_cifar(dataset, "test", root)
-    # n_max = N / C of the balanced source (5000 for CIFAR-10, 500 for CIFAR-100), as the peers compute it
-    n_max = len(train.labels) // NUM_CLASSES[dataset]
-    if max_per_class is not None:
-        if not 1 <= max_per_class <= n_max:
-            require(False, "max_per_class", max_per_class, f"must be in 1..{n_max} for {dataset}")
-        n_max = max_per_class
-    counts = long_tailed_counts(n_max, NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
-    keep = long_tailed_indices(train.labels, counts)
-    test_keep = np.arange(len(test.labels))
-    if test_per_class is not None:
-        test_keep = np.concatenate([np.where(test.labels == c)[0][:test_per_class] for c in range(len(counts))])
+    keep, test_keep, counts = long_tailed_selection(dataset, train.labels, test.labels, imbalance_factor,
+                                                    imbalance_type, test_per_class, max_per_class)
+    for split, rows in ((train, keep), (test, test_keep)):
+        if split.available is not None and not split.available[rows].all():
+            raise DataError(
+                f"the {dataset} folder in use is a device kit (ltlib.devicekit) without {int((~split.available[rows]).sum())} "
+                f"of the images this subset selects (IF {imbalance_factor:g}, {imbalance_type}, max_per_class "
+                f"{max_per_class}, test_per_class {test_per_class}); build the kit for this run, or point LTLIB_DATA "
+                "at the full copy")
     return LongTailedData(
         train_images=_to_tensor(train.images[keep]),
         train_labels=torch.from_numpy(train.labels[keep]),
@@ -77,3 +75,21 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
         class_names=train.class_names,
         source=train.source,
     )
+
+
+def long_tailed_selection(dataset: str, train_labels: np.ndarray, test_labels: np.ndarray, imbalance_factor: float = 100,
+                          imbalance_type: str = "exp", test_per_class: int | None = None,
+                          max_per_class: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Which rows :func:`load_long_tailed_cifar` keeps: training indices, test indices and class counts."""
+    # n_max = N / C of the balanced source (5000 for CIFAR-10, 500 for CIFAR-100), as the peers compute it
+    n_max = len(train_labels) // NUM_CLASSES[dataset]
+    if max_per_class is not None:
+        if not 1 <= max_per_class <= n_max:
+            require(False, "max_per_class", max_per_class, f"must be in 1..{n_max} for {dataset}")
+        n_max = max_per_class
+    counts = long_tailed_counts(n_max, NUM_CLASSES[dataset], imbalance_factor, imbalance_type)
+    keep = long_tailed_indices(train_labels, counts)
+    test_keep = np.arange(len(test_labels))
+    if test_per_class is not None:
+        test_keep = np.concatenate([np.where(test_labels == c)[0][:test_per_class] for c in range(len(counts))])
+    return keep, test_keep, counts

@@ -5,7 +5,8 @@ Where the data comes from, in this order (never silently anything else):
 1. an explicit folder: the ``root`` argument, else the ``LTLIB_DATA`` environment variable.
    It may hold the official python pickles (``cifar-10-batches-py/``, ``cifar-100-python/``)
    or the npz layout of ``shared/data`` (``cifar10_train_part*.npz`` + ``cifar10_test.npz``,
-   keys ``x_train``/``y_train``/``x_test``/``y_test``, see ``shared/data/SOURCES.md``).
+   keys ``x_train``/``y_train``/``x_test``/``y_test``, see ``shared/data/SOURCES.md``; a device kit's
+   files, :mod:`ltlib.devicekit`, add ``available`` (which rows hold an image) and ``source``).
    When a folder is given and holds neither, that is an error: we do not fall back.
 2. otherwise torchvision's ``download=True`` into ``~/.cache/ltlib/data`` (or
    ``$LTLIB_CACHE/data``), which writes the official pickles, then read as in 1.
@@ -59,6 +60,8 @@ class ImageSplit:
     labels: np.ndarray  # (N,) int64
     class_names: tuple[str, ...]
     source: str  # human-readable provenance, e.g. "CIFAR-10 (JPEG-q75 copy)"
+    #: which rows hold an image (a device kit keeps only the images its runs select); None = all
+    available: np.ndarray | None = None
 
 
 def check_dataset(name: str) -> str:
@@ -150,7 +153,7 @@ def _read_pickles(name: str, split: str, folder: Path) -> ImageSplit:
 
 
 def _read_npz(name: str, split: str, files: list[Path]) -> ImageSplit:
-    images, labels, class_names = [], [], None
+    images, labels, available, class_names, source = [], [], [], None, NPZ_SOURCE_LABEL[name]
     for path in files:
         expected = KNOWN_NPZ_SHA256.get(path.name)
         if expected is not None and sha256_file(path) != expected:
@@ -161,14 +164,19 @@ def _read_npz(name: str, split: str, files: list[Path]) -> ImageSplit:
                 raise DataError(f"{path} lacks keys {x_key!r}/{y_key!r} (has {sorted(archive.keys())})")
             images.append(archive[x_key])
             labels.append(archive[y_key].astype(np.int64))
+            available.append(archive["available"].astype(bool) if "available" in archive
+                             else np.ones(len(labels[-1]), dtype=bool))
             if "class_names" in archive:
                 class_names = tuple(str(n) for n in archive["class_names"])
+            if "source" in archive:
+                source = str(archive["source"])
     class_names = class_names or tuple(str(i) for i in range(NUM_CLASSES[name]))
+    mask = np.concatenate(available)
     return _validated(name, split, np.concatenate(images), np.concatenate(labels), class_names,
-                      NPZ_SOURCE_LABEL[name], files[0].parent)
+                      source, files[0].parent, None if mask.all() else mask)
 
 
-def _validated(name, split, images, labels, class_names, source, where) -> ImageSplit:
+def _validated(name, split, images, labels, class_names, source, where, available=None) -> ImageSplit:
     num_classes = NUM_CLASSES[name]
     if images.dtype != np.uint8 or images.shape[1:] != (32, 32, 3):
         raise DataError(f"{where}: {split} images are {images.dtype} {images.shape}, expected uint8 (N, 32, 32, 3)")
@@ -178,4 +186,6 @@ def _validated(name, split, images, labels, class_names, source, where) -> Image
         raise DataError(f"{where}: labels span {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}")
     if len(class_names) != num_classes:
         raise DataError(f"{where}: {len(class_names)} class names, expected {num_classes}")
-    return ImageSplit(np.ascontiguousarray(images), labels, class_names, source)
+    if available is not None and available.shape != labels.shape:
+        raise DataError(f"{where}: an 'available' mask of {available.shape[0]} rows for {labels.shape[0]} images")
+    return ImageSplit(np.ascontiguousarray(images), labels, class_names, source, available)

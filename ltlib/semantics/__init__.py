@@ -25,11 +25,12 @@ from ltlib.semantics.wordnet import DEFAULT_IC, ensure_wordnet, wordnet_similari
 
 SOURCES = ("wordnet", "wordnet-path", "wordnet-wup") + VECTOR_SOURCES
 
-__all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHBOURS", "class_similarity",
+__all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHBOURS", "cache_path", "class_similarity",
            "top_k_similar", "ensure_wordnet", "synset_name"]
 
 
-def _cache_path(class_names, source: str, ic_file: str) -> Path:
+def cache_path(class_names, source: str, ic_file: str = DEFAULT_IC) -> Path:
+    """Where :func:`class_similarity` keeps the matrix of ``class_names`` from ``source``."""
     root = cache_folder("semantics")
     key = hashlib.sha256("|".join([source, ic_file, *class_names]).encode()).hexdigest()[:12]
     return root / f"{source}-{key}.npy"
@@ -39,7 +40,7 @@ def class_similarity(class_names, source: str = "wordnet", ic_file: str = DEFAUL
     """``(K, K)`` similarity between ``class_names`` from ``source`` (see the module docstring)."""
     one_of("similarity source", source, SOURCES)
     class_names = list(class_names)
-    path = _cache_path(class_names, source, ic_file)
+    path = cache_path(class_names, source, ic_file)
     if cache and path.is_file():
         return np.load(path)
     if source.startswith("wordnet"):
