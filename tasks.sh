@@ -18,8 +18,7 @@ bootstrap() {
      || [ requirements-lock.txt -nt "$VENV/.ltlib-installed" ]; then
     "$VENV/bin/python" -m pip install --upgrade pip >/dev/null
     # the exact versions CI and the benchmarks ran with (requirements-lock.txt)
-    # --no-compile: bytecode is written on first import, only for the modules used (saves ~1 min of CI)
-    "$VENV/bin/python" -m pip install --no-compile -c requirements-lock.txt -e ".[dev]"
+    "$VENV/bin/python" -m pip install -c requirements-lock.txt -e ".[dev]"
     touch "$VENV/.ltlib-installed"
   fi
 }

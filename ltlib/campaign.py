@@ -48,17 +48,17 @@ class PlannedRun:
         return self.config.hash()
 
 
-def plan(profile_name: str, seeds=(0,), only=None) -> list[PlannedRun]:
-    """Every run the chosen notebooks need at ``profile_name``, seed by seed (see the module docstring)."""
+def plan(profile_name: str, seeds=(0,), only=None, dataset: str = "cifar10") -> list[PlannedRun]:
+    """Every run the chosen notebooks need at ``profile_name`` on ``dataset`` (CIFAR-10-LT, the one here; CIFAR-100-LT
+    where it can be downloaded), seed by seed (see the module docstring)."""
     names = [name for name in runsets.NOTEBOOK_RUNSETS if not only or any(o in name for o in only)]
     if only and not names:
         raise ValueError(f"--only {list(only)} matches no notebook; have: {', '.join(runsets.NOTEBOOK_RUNSETS)}")
     planned: dict[str, PlannedRun] = {}
     for seed in seeds:
         for name in names:
-            variants = [("cifar10", 100, None)] + (runsets.PAPER_VARIANTS.get(name, []) if profile_name == "paper"
-                                                   else [])
-            for dataset, factor, runset in variants:
+            variants = [(100, None)] + (runsets.PAPER_VARIANTS.get(name, []) if profile_name == "paper" else [])
+            for factor, runset in variants:
                 for config in runsets.notebook_configs(name, profile_name, seed, dataset, factor, runset):
                     entry = planned.setdefault(config.hash(), PlannedRun(config, seed))
                     if name not in entry.notebooks:
@@ -131,12 +131,13 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
     return done
 
 
-def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: bool = True) -> None:
+def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: bool = True,
+                 dataset: str = "cifar10") -> None:
     """Train what :func:`plan` lists and is missing, with ``workers`` processes (1: in this process)."""
     if workers <= 1:
-        work(plan(profile_name, seeds, only), progress=progress)
+        work(plan(profile_name, seeds, only, dataset), progress=progress)
         return
-    request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or [])})
+    request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or []), "dataset": dataset})
     command = [sys.executable, "-m", "ltlib.campaign", "--worker", request]
     processes = [subprocess.Popen(command, env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(workers)]
     failed = [p.args for p in processes if p.wait() != 0]
@@ -164,7 +165,7 @@ def detach(argv: list[str], log_path: Path) -> int:
 def _worker_main(request: str) -> int:
     """Entry of a worker process: the same plan, worked through beside the other workers."""
     asked = json.loads(request)
-    work(plan(asked["profile"], asked["seeds"], asked["only"] or None), progress=False)
+    work(plan(asked["profile"], asked["seeds"], asked["only"] or None, asked.get("dataset", "cifar10")), progress=False)
     return 0
 
 

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign = commands.add_parser("campaign", help="train every run the notebooks and tables need, then store them")
     campaign.add_argument("--profile", choices=PROFILES, default="paper")
     campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, in this order")
+    campaign.add_argument("--dataset", choices=("cifar10", "cifar100"), default="cifar10",
+                          help="CIFAR-10-LT (default) or CIFAR-100-LT (torchvision downloads it where there is internet)")
     campaign.add_argument("--only", nargs="*", default=None, help="only notebooks whose name contains one of these")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
@@ -162,13 +164,14 @@ def _campaign(args, argv) -> int:
         pid = campaign.detach(rest, Path(args.detach))
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
-    runs = campaign.plan(args.profile, args.seeds, args.only)
+    runs = campaign.plan(args.profile, args.seeds, args.only, args.dataset)
     todo = [run for run in runs if missing_runs([run.config])]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
     print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)
     if not args.dry_run:
-        campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"))
+        campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),
+                              dataset=args.dataset)
     if args.export:
         for path in campaign.export(runs, Path(args.export)):
             print(f"exported {path} ({path.stat().st_size / 2**20:.1f} MiB)")

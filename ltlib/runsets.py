@@ -6,7 +6,7 @@ reads them with :func:`ltlib.results.get_or_train` / :func:`ltlib.results.sweep`
 ``{label: config}``; ``None`` parameters mean the profile's default grid, as in the notebooks.
 
 :data:`NOTEBOOK_RUNSETS` maps each notebook to its function; :data:`PAPER_VARIANTS` lists the
-(dataset, imbalance factor) pairs the papers' CIFAR-10-LT columns need beside the default IF 100.
+imbalance factors the papers' other CIFAR-LT columns need beside the default IF 100.
 """
 from __future__ import annotations
 
@@ -67,16 +67,17 @@ def p_sweep(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=0, 
     return {p: stage_two_profile(profile_name, stage1, seed=seed, h2t_p=p) for p in p_grid(profile_name, ps)}
 
 
-def table_rows(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=0, smart_ablations=None) -> dict:
-    """08: every table's rows, ``{table name: [(label, paper value, config), ...]}``."""
+def table_rows(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=0, ablations=None) -> dict:
+    """08: every table's rows, ``{table name: [(label, paper value, config), ...]}``. The ablations (SMART Tables
+    4-5 and Eq. 11 forms, H2T Tables 5 and 7) run by default only in the paper profile."""
     common = _common(dataset, imbalance_factor, seed)
-    smart_ablations = profile_name == "paper" if smart_ablations is None else smart_ablations
+    ablations = profile_name == "paper" if ablations is None else ablations
     found = {"SMART Table 1": tables.smart_table1_rows(profile_name, **common),
-             "H2T Table 6": tables.h2t_table6_rows(profile_name, **common),
-             "H2T Table 5": tables.h2t_table5_rows(profile_name, **common),
-             "H2T Table 7": tables.h2t_table7_rows(profile_name, **common)}
-    if smart_ablations:
-        found.update({"SMART Table 4": tables.smart_table4_rows(profile_name, **common),
+             "H2T Table 6": tables.h2t_table6_rows(profile_name, **common)}
+    if ablations:
+        found.update({"H2T Table 5": tables.h2t_table5_rows(profile_name, **common),
+                      "H2T Table 7": tables.h2t_table7_rows(profile_name, **common),
+                      "SMART Table 4": tables.smart_table4_rows(profile_name, **common),
                       "SMART Table 5": tables.smart_table5_rows(profile_name, **common),
                       "SMART Eq. 11 forms": tables.smart_weight_ablation_rows(profile_name, **common)})
     return found
@@ -91,7 +92,7 @@ def _other_columns(profile_name: str, imbalance_factor: float, **params) -> dict
     """The papers' other CIFAR-10-LT columns: H2T Table 6 at IF 200 and 50, SMART Table 1 at IF 50."""
     tables_needed = {200: ("H2T Table 6",), 50: ("H2T Table 6", "SMART Table 1")}[int(imbalance_factor)]
     return _table_configs(profile_name, only_tables=tables_needed, imbalance_factor=imbalance_factor,
-                          smart_ablations=False, **params)
+                          ablations=False, **params)
 
 
 #: notebook stem -> function of (profile, dataset=, imbalance_factor=, seed=) giving {label: config}
@@ -105,9 +106,9 @@ NOTEBOOK_RUNSETS = {
     "07_p_sweep": p_sweep,
     "08_tables": _table_configs,
 }
-#: (dataset, imbalance factor, run set) the paper profile also needs beside IF 100, per notebook: the
-#: papers' other CIFAR-10-LT columns (H2T Table 6: IF 200 and 50; SMART Table 1: IF 50)
-PAPER_VARIANTS = {"08_tables": [("cifar10", 200, _other_columns), ("cifar10", 50, _other_columns)]}
+#: (imbalance factor, run set) the paper profile also needs beside IF 100, per notebook: the papers' other
+#: CIFAR-LT columns (H2T Table 6 / Table 1 for CIFAR-100: IF 200 and 50; SMART Table 1: IF 50)
+PAPER_VARIANTS = {"08_tables": [(200, _other_columns), (50, _other_columns)]}
 
 
 def notebook_configs(name: str, profile_name: str, seed: int = 0, dataset: str = "cifar10",

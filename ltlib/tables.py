@@ -23,6 +23,15 @@ SMART_TABLE5_MOMENTUM = {0.01: 36.21, 0.05: 35.32, 0.10: 35.62, 0.0: 55.42}  # 0
 #: H2T Table 6 (CIFAR-10-LT; IF 200, 100, 50)
 H2T_TABLE6 = {"CE": (67.24, 70.70, 74.81), "LDAM-DRW": (73.52, 77.03, 81.03), "DR": (73.06, 79.15, 84.21),
               "DR+H2T": (78.59, 82.87, 86.35)}
+#: SMART Table 1, CIFAR-100-LT columns (IF 100, IF 50); "–" in the paper is None
+SMART_TABLE1_CIFAR100 = {"CE": (None, None), "BSCE": (None, None), "LDAM+DRW": (42.0, 45.1), "Logit Adj.": (43.9, None),
+                         "CE+CMO": (43.9, 48.3), "SMART": (55.4, 60.4), "BSCE+SMART": (56.1, 61.2)}
+#: H2T Table 1 (CIFAR-100-LT; IF 200, 100, 50); its DR row is printed "DR+MU" (DR on a mixup stage I)
+H2T_TABLE1 = {"CE": (35.99, 39.55, 45.40), "LDAM-DRW": (38.91, 42.04, 47.62), "DR": (41.73, 45.68, 50.86),
+              "DR+H2T": (43.95, 47.73, 52.95)}
+#: the paper numbers of SMART's Table 1 and H2T's CIFAR table (Table 6 / Table 1), by dataset
+SMART_TABLE1 = {"cifar10": SMART_TABLE1_CIFAR10, "cifar100": SMART_TABLE1_CIFAR100}
+H2T_CIFAR_TABLE = {"cifar10": H2T_TABLE6, "cifar100": H2T_TABLE1}
 #: H2T Table 5 (CIFAR-100-LT IF 100): fusing sampler -> (head, med, tail, all)
 H2T_TABLE5 = {"DR (no H2T)": (63.67, 46.63, 22.21, 45.68), "reverse": (63.56, 48.60, 24.07, 46.87),
               "balanced": (62.72, 49.14, 25.93, 47.30), "instance": (62.00, 50.17, 27.07, 47.73)}
@@ -51,7 +60,7 @@ def smart_table1_rows(profile_name: str, **common):
     base = smart_base(profile_name, **common)
     drw = 160 if profile_name == "paper" else base.epochs - 1
     column = paper_column(base.imbalance_factor)
-    ref = lambda key: None if column is None else SMART_TABLE1_CIFAR10[key][column]  # noqa: E731
+    ref = lambda key: None if column is None else SMART_TABLE1[base.dataset][key][column]  # noqa: E731
     rows = [("CE", ref("CE"), base), ("BSCE", ref("BSCE"), base.replace(loss="bsce")),
             ("LDAM+DRW", ref("LDAM+DRW"), base.replace(loss="ldam", drw_epoch=drw)),
             ("Logit Adj.", ref("Logit Adj."), base.replace(loss="la")),
@@ -107,12 +116,12 @@ def stage_two_label(config) -> str:
 
 
 def h2t_table6_rows(profile_name: str, **common):
-    """H2T Table 6 (CIFAR-10-LT). The paper's "CE" row is the official stage-I model (CE with mixup);
+    """H2T Table 6 (CIFAR-10-LT; for ``dataset="cifar100"`` the same rows of its Table 1). The paper's "CE" row is the official stage-I model (CE with mixup);
     plain CE without mixup is its own labelled row. ``paper`` runs DR at both weight decays and DR+H2T
     at every (p, weight decay) of :data:`CIFAR10_STAGE_TWO_GRID`; ``quick`` one of each."""
     stage1 = h2t_stage_one(profile_name, **common)
     column = [200, 100, 50].index(int(stage1.imbalance_factor)) if int(stage1.imbalance_factor) in (200, 100, 50) else None
-    ref = lambda label: None if column is None else H2T_TABLE6[label][column]  # noqa: E731
+    ref = lambda label: None if column is None else H2T_CIFAR_TABLE[stage1.dataset][label][column]  # noqa: E731
     drw = 160 if profile_name == "paper" else stage1.epochs - 1
     plain = profile(profile_name, **common)
     rows = [("CE (stage I: CE + mixup)", ref("CE"), stage1), ("CE without mixup (not in the paper)", None, plain),

@@ -36,6 +36,21 @@ def test_the_paper_plan_holds_every_notebook_run_in_value_order():
         campaign.plan("paper", only=["99"])
 
 
+def test_the_cifar100_plan_is_the_same_plan_on_cifar100_with_its_own_paper_numbers():
+    from ltlib import tables
+
+    ten, hundred = campaign.plan("paper", seeds=(0,)), campaign.plan("paper", seeds=(0,), dataset="cifar100")
+    assert len(hundred) == len(ten)
+    stage_one = [r.config.stage1 if isinstance(r.config, StageTwoConfig) else r.config for r in hundred]
+    assert {c.dataset for c in stage_one} == {"cifar100"}
+    assert not {r.hash for r in ten} & {r.hash for r in hundred}
+    rows = dict((label, value) for label, value, _ in tables.smart_table1_rows("paper", dataset="cifar100"))
+    assert rows["LDAM+DRW"] == 42.0 and rows["CE+CMO"] == 43.9  # SMART Table 1, CIFAR100-LT IF 100
+    h2t = dict((label.split(" (")[0], value) for label, value, _ in
+               tables.h2t_table6_rows("paper", dataset="cifar100", imbalance_factor=200))
+    assert h2t["DR"] == 41.73 and h2t["DR+H2T"] == 43.95  # H2T Table 1, rho = 200 ("DR+MU")
+
+
 def state_bytes(state: dict) -> int:
     buffer = io.BytesIO()
     torch.save(state, buffer)
