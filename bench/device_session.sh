@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (the device tool's `run`, in the repository root, 10 minutes at most):
-#   bash bench/device_session.sh benchmark [throughput.py args]   peer / eager / fast / packed side by side -> $OUT
-#   bash bench/device_session.sh campaign [SECONDS]                start (or keep) the paper campaign running detached,
-#                                                                  watch it SECONDS (default 480), export finished
-#                                                                  store entries and the log to $OUT
+# Calls on a lent GPU machine (the device tool's `run`, in the repository root, 10 minutes per call, 15 minutes of
+# device time per session, start-up included):
+#   bash bench/device_session.sh all [SECONDS]        the whole first call: measure (once per device), then the
+#                                                     campaign until SECONDS (default 540) have passed, then export
+#   bash bench/device_session.sh campaign [SECONDS]   a later call while the machine is warm: keep the detached
+#                                                     campaign running SECONDS (default 480), export what finished
+#   bash bench/device_session.sh benchmark [args]     only the measurements (step check + throughput) -> $OUT
 # Before the first call, here: `python -m ltlib device-kit` (writes device_data/kit.tar.xz); carry device_data.
-# Environment: EPOCHS, SEEDS, PACKED (benchmark); WORKERS, SEEDS_CAMPAIGN, ONLY, PROFILE (campaign; PROFILE=quick
-# ONLY=00 rehearses the whole call on a CPU in a minute); MPS=1 (start CUDA MPS first).
-# Back home: `python -m ltlib store import /work/.device/.../*.tar.gz`, commit results/.
+# The measurements: bench/step_overhead.py --fast (ms per step of every objective, eager and fast, and whether a
+# GPU step ever waits for the host), then bench/throughput.py (peer / eager / fast / K packed processes). If the
+# fast path fails there (a compiler missing on the machine, say), the campaign runs eager (LTLIB_FAST=0).
+# Environment: SKIP_BENCH=1 (campaign only: the device was measured before), STEP_ARGS, STEP_CHECK_S (step check),
+# EPOCHS, SEEDS, PACKED, THROUGHPUT_S, THROUGHPUT_ARGS (throughput);
+# WORKERS (default 8), SEEDS_CAMPAIGN, ONLY, PROFILE (PROFILE=quick ONLY=00 rehearses a call on a CPU in a minute);
+# MPS=0 (no CUDA MPS daemon; by default it is started when present, so K processes' kernels overlap).
+# $OUT gets at most 8 files: session.log, bench.tar.gz, campaign.log and the store entries' tarballs (<= 15 MiB).
+# Back home: `python -m ltlib store import /work/.device/.../results-*.tar.gz`, unpack bench.tar.gz into bench/results/,
+# commit.
+# CPU rehearsal (91 s here), with python3 from a venv holding only the GPU machine's packages first on PATH:
+#   PROFILE=quick ONLY=00 SEEDS_CAMPAIGN=0 WORKERS=1 STEP_ARGS="--device cpu --steps 1 --warmup 0 --only ce" \
+#   STEP_CHECK_S=40 THROUGHPUT_ARGS="--device cpu --max-per-class 100 --test-per-class 10 --skip-fast" EPOCHS=1 \
+#   PACKED=2 EXPORT_S=10 bash bench/device_session.sh all 300
 set -uo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 OUT="${OUT:-$PWD/build/device-out}"
 mkdir -p "$OUT"
+exec > >(tee -a "$OUT/session.log") 2>&1
 kit_dir=/tmp/ltlib-kit
 if [ ! -d "$kit_dir/data" ]; then
   python3 -m tarfile -e device_data/kit.tar.xz "$kit_dir" \
@@ -21,28 +36,50 @@ export LTLIB_DATA="$kit_dir/data" LTLIB_CACHE="$kit_dir/cache" PYTHONPATH="$PWD$
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 LTLIB_GIT_COMMIT="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["git_commit"])' "$kit_dir/kit.json")"
 export LTLIB_GIT_COMMIT  # no .git travels: results carry the commit the kit was built from
+if [ -f /tmp/ltlib-fast-failed ]; then export LTLIB_FAST=0; fi  # an earlier call of this machine found it broken
 nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu --format=csv,noheader 2>/dev/null || true
-if [ "${MPS:-0}" = 1 ]; then  # CUDA MPS lets kernels of several processes run at once (else they time-slice)
-  if command -v nvidia-cuda-mps-control >/dev/null; then nvidia-cuda-mps-control -d && echo "MPS started"
-  else echo "MPS requested but nvidia-cuda-mps-control is not on this machine"; fi
+if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && ! pgrep -x nvidia-cuda-mps >/dev/null; then
+  nvidia-cuda-mps-control -d && echo "CUDA MPS started: the campaign's processes share the GPU at once"
 fi
 campaign=(python3 -m ltlib campaign --profile "${PROFILE:-paper}" --seeds ${SEEDS_CAMPAIGN:-0 1 2} ${ONLY:+--only $ONLY})
+
+measure() {  # the step check and the throughput benchmark; a broken fast path turns the campaign eager
+  touch /tmp/ltlib-bench-start
+  timeout "${STEP_CHECK_S:-150}" python3 bench/step_overhead.py --fast ${STEP_ARGS:---steps 20 --warmup 3}
+  status=$?
+  if [ "$status" = 124 ]; then
+    echo "the step check ran out of its ${STEP_CHECK_S:-150} s (the fast path compiles slowly here; it stays on)"
+  elif [ "$status" != 0 ]; then
+    echo "the fast path failed in the step check (status $status): this machine's campaign runs eager (LTLIB_FAST=0)"
+    touch /tmp/ltlib-fast-failed
+    export LTLIB_FAST=0
+  fi
+  timeout "${THROUGHPUT_S:-200}" python3 bench/throughput.py --epochs "${EPOCHS:-2}" --seeds "${SEEDS:-1}" \
+    --workers 8 --packed ${PACKED:-8} ${THROUGHPUT_ARGS:-} "$@" || echo "the throughput benchmark stopped early (status $?)"
+  (cd bench/results && find . -name '*.json' -newer /tmp/ltlib-bench-start | tar -czf "$OUT/bench.tar.gz" -T -)
+}
+
+watch_campaign() {  # start (or keep) the detached campaign, watch it until $1 (epoch seconds), export
+  if ! pgrep -f "ltlib campaign --profile" >/dev/null; then
+    "${campaign[@]}" --workers "${WORKERS:-8}" --detach /tmp/ltlib-campaign.log
+  fi
+  while [ "$(date +%s)" -lt "$1" ] && pgrep -f "ltlib campaign --profile" >/dev/null; do sleep 5; done
+  tail -n 20 /tmp/ltlib-campaign.log
+  cp /tmp/ltlib-campaign.log "$OUT/campaign.log"
+  "${campaign[@]}" --dry-run --export "$OUT" > /tmp/ltlib-remaining.txt  # what remains; finished entries as tarballs
+  head -n 1 /tmp/ltlib-remaining.txt; grep '^exported' /tmp/ltlib-remaining.txt
+}
+
 case "${1:-}" in
+  all)
+    seconds="${2:-540}"
+    [ "${SKIP_BENCH:-0}" = 1 ] || measure
+    watch_campaign $(( started + seconds - ${EXPORT_S:-45} )) ;;  # the export and the trip home need the rest
+  campaign)
+    watch_campaign $(( started + ${2:-480} )) ;;
   benchmark)
     shift
-    python3 bench/throughput.py --epochs "${EPOCHS:-3}" --seeds "${SEEDS:-2}" --workers 8 \
-      --packed ${PACKED:-4 8 16} "$@" 2>&1 | tee "$OUT/benchmark.log"
-    cp "$(ls -t bench/results/throughput-*.json | head -n 1)" "$OUT/" ;;
-  campaign)
-    seconds="${2:-480}"
-    if ! pgrep -f "ltlib campaign --profile" >/dev/null; then
-      "${campaign[@]}" --workers "${WORKERS:-8}" --detach /tmp/ltlib-campaign.log
-    fi
-    deadline=$(( $(date +%s) + seconds ))
-    while [ "$(date +%s)" -lt "$deadline" ] && pgrep -f "ltlib campaign --profile" >/dev/null; do sleep 10; done
-    tail -n 30 /tmp/ltlib-campaign.log
-    cp /tmp/ltlib-campaign.log "$OUT/campaign.log"
-    "${campaign[@]}" --dry-run --export "$OUT" > /tmp/ltlib-remaining.txt  # what remains; finished entries as tarballs
-    head -n 1 /tmp/ltlib-remaining.txt; grep '^exported' /tmp/ltlib-remaining.txt ;;
-  *) echo "usage: bash bench/device_session.sh benchmark|campaign [SECONDS]" >&2; exit 2 ;;
+    measure "$@" ;;
+  *) echo "usage: bash bench/device_session.sh all|campaign|benchmark [SECONDS|args]" >&2; exit 2 ;;
 esac
+echo "device session: $(( $(date +%s) - started )) s in this call"

@@ -4,8 +4,8 @@ A :class:`RunConfig` names everything that changes a run's result; its :meth:`Ru
 names the run's cache folder. :func:`profile` gives the two sizes every notebook runs at:
 
 * ``quick``: CPU, minutes: ResNet-32 on a small long-tailed subset with the same imbalance profile
-  (largest class 300 images: 740 CIFAR-10-LT IF 100 images), a short schedule (4 epochs,
-  1 warm-up, decay at 3) and 50 test images per class. It exists to exercise every code path
+  (largest class 300 images: 740 CIFAR-10-LT IF 100 images), a short schedule (3 epochs,
+  1 warm-up, decay at 2) and 30 test images per class. It exists to exercise every code path
   (every method, both stages, every figure), not to approach the papers' accuracy;
 * ``paper``: the papers' schedule: 200 epochs, 5 warm-up, x0.1 at 160 and 180, full test set.
 """
@@ -320,7 +320,7 @@ def validate(config: RunConfig) -> None:
 
 
 PROFILE_SETTINGS = {
-    "quick": dict(epochs=4, warmup_epochs=1, milestones=(3,), max_per_class=300, test_per_class=50, device="cpu"),
+    "quick": dict(epochs=3, warmup_epochs=1, milestones=(2,), max_per_class=300, test_per_class=30, device="cpu"),
     "paper": dict(epochs=200, warmup_epochs=5, milestones=(160, 180), test_per_class=0, device="auto"),
 }
 

@@ -61,7 +61,7 @@ def test_roundtrip_and_unknown_fields():
 def test_profiles():
     quick, paper = profile("quick"), profile("paper")
     assert (paper.epochs, paper.milestones, paper.warmup_epochs, paper.test_per_class) == (200, (160, 180), 5, 0)
-    assert quick.epochs < 10 and quick.device == "cpu" and (quick.max_per_class, quick.test_per_class) == (300, 50)
+    assert quick.epochs < 10 and quick.device == "cpu" and (quick.max_per_class, quick.test_per_class) == (300, 30)
     assert profile("quick", seed=3).seed == 3
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         profile("huge")

@@ -46,13 +46,16 @@ def test_pooled_moments_of_parts_equal_the_moments_of_the_union():
 def _rank(rank: int, world: int, init_file: str, steps: int, expected: dict):
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        merged = ClassStatistics(4, 3, "cpu")
+        every, gathered = ClassStatistics(4, 3, "cpu"), ClassStatistics(4, 3, "cpu")
+        gathered.every_class = False  # the batch's classes only, as for ImageNet-scale statistics
         for step in range(steps):
             features, labels = random_batch(seed=step)
             share = len(labels) // world  # this rank's share of the global batch
-            merged.update(features[rank * share:(rank + 1) * share], labels[rank * share:(rank + 1) * share])
-        for name in ("seen", "mean", "covariance"):
-            torch.testing.assert_close(getattr(merged, name), expected[name], rtol=1e-4, atol=1e-5)
+            for merged in (every, gathered):
+                merged.update(features[rank * share:(rank + 1) * share], labels[rank * share:(rank + 1) * share])
+        for merged in (every, gathered):
+            for name in ("seen", "mean", "covariance"):
+                torch.testing.assert_close(getattr(merged, name), expected[name], rtol=1e-4, atol=1e-5)
     finally:
         torch.distributed.destroy_process_group()
 

@@ -62,6 +62,23 @@ def test_fixed_momentum_initialises_then_mixes():
     assert stats.seen[1] == 0 and (stats.mean[1] == 0).all()
 
 
+@pytest.mark.parametrize("momentum, block", [(0.0, 0), (0.3, 0), (0.0, 2)])
+def test_updating_every_class_at_once_equals_updating_the_batch_classes(momentum, block):
+    """The static-shape update (every class, alpha = 0 for absent ones: no host read-back on a GPU) gives
+    bit for bit what the gather of the batch's classes gives, absent and first-seen classes included."""
+    static, gathered = (ClassStatistics(5, 4, "cpu", momentum=momentum, block=block) for _ in range(2))
+    gathered.every_class = False
+    assert static.every_class
+    for step in range(6):
+        labels = torch.randint(0, 3 if step < 2 else 5, (9,), generator=torch.Generator().manual_seed(step))
+        features = maps_of(labels, seed=step) * (step + 1)
+        static.update(features, labels)
+        gathered.update(features, labels)
+        for name in ("seen", "mean", "covariance"):
+            assert torch.equal(getattr(static, name), getattr(gathered, name)), (step, name)
+    assert (static.seen > 0).all()
+
+
 def random_spd(n, channels, seed):
     a = torch.randn(n, channels, channels, generator=torch.Generator().manual_seed(seed))
     return a @ a.transpose(1, 2) / channels

@@ -171,7 +171,9 @@ def batch_class_moments(features: torch.Tensor, labels: torch.Tensor, num_classe
     positions = rows.shape[1]
     if classes is not None:
         labels, num_classes = torch.searchsorted(classes, labels), classes.numel()
-    counts = torch.bincount(labels, minlength=num_classes)
+    # index_add_, not bincount: bincount on a GPU reads its input's maximum back to the host
+    counts = torch.zeros(num_classes, dtype=torch.long, device=labels.device).index_add_(
+        0, labels, torch.ones_like(labels))
     sums = torch.zeros(num_classes, channels, device=features.device).index_add_(0, labels, rows.sum(1))
     means = sums / (counts.clamp(min=1) * positions)[:, None]
     centred = rows - means[labels][:, None, :]
@@ -186,8 +188,19 @@ def batch_class_moments(features: torch.Tensor, labels: torch.Tensor, num_classe
     return counts, means, covariances
 
 
+#: the per-step moments of every class are computed when they take at most this many bytes (CIFAR: 1.6 MB for
+#: 100 classes of 64 channels); above it (ImageNet-LT's 1000 classes at 2048 channels) only the batch's classes
+STATIC_MOMENTS_BYTES = 64 * 2**20
+
+
 class ClassStatistics:
-    """Running per-class mean and covariance (Eq. 2-3) with dynamic or fixed momentum."""
+    """Running per-class mean and covariance (Eq. 2-3) with dynamic or fixed momentum.
+
+    A step updates every class at once when their moments fit in :data:`STATIC_MOMENTS_BYTES` (classes absent
+    from the batch get ``alpha = 0`` and stay exactly as they were): shapes are then fixed and nothing is read
+    back to the host, so a GPU step never waits. Otherwise only the batch's classes are gathered, which needs
+    their list on the host (one synchronisation per step) but memory for the batch's classes alone.
+    """
 
     def __init__(self, num_classes: int, channels: int, device, momentum: float = 0.0, block: int = 0):
         if not 0 <= momentum <= 1:
@@ -196,25 +209,37 @@ class ClassStatistics:
         self.seen = torch.zeros(num_classes, device=device)  # N_k, in images
         self.mean = torch.zeros(num_classes, channels, device=device)
         self.covariance = torch.zeros(num_classes, *covariance_shape(channels, block), device=device)
+        self.every_class = self.covariance.numel() * 4 <= STATIC_MOMENTS_BYTES
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         """One step of Eq. 2-3 with this batch; under data parallelism, with the union of every rank's
         batch (pooled exactly, :func:`ltlib.distributed.all_reduce_class_moments`)."""
+        if self.every_class:
+            counts, means, covariances = all_reduce_class_moments(
+                *batch_class_moments(features.detach(), labels, self.seen.numel(), self.block))
+            self._blend(slice(None), counts, means, covariances)
+            return
         present = classes_present(labels, self.seen.numel())  # in this step's batch of any process
         counts, means, covariances = all_reduce_class_moments(
             *batch_class_moments(features.detach(), labels, self.seen.numel(), self.block, present))
-        seen = self.seen[present] + counts
-        self.seen[present] = seen
+        self._blend(present, counts, means, covariances)
+
+    def _blend(self, rows, counts, means, covariances) -> None:
+        """Eq. 2-3 for the classes ``rows`` (a slice or an index tensor) with their batch moments."""
+        seen = self.seen[rows] + counts
+        self.seen[rows] = seen
+        present = counts > 0
         if self.momentum == 0:
-            alpha = counts / seen  # alpha_k = M_k^B / N_k   (dynamic)
+            alpha = counts / seen.clamp(min=1)  # alpha_k = M_k^B / N_k   (dynamic; 0 for an absent class)
         else:
             first = seen == counts  # first sighting initialises
             alpha = torch.where(first, torch.ones_like(seen), torch.full_like(seen, self.momentum))
-        delta = means - self.mean[present]
-        self.mean[present] += alpha[:, None] * delta  # Eq. 2
+            alpha = torch.where(present, alpha, torch.zeros_like(alpha))
+        delta = means - self.mean[rows]
+        self.mean[rows] += alpha[:, None] * delta  # Eq. 2
         a = alpha.view(-1, *[1] * (self.covariance.dim() - 1))
-        covariance = self.covariance[present] * (1 - a) + a * covariances  # Eq. 3
-        self.covariance[present] = covariance + a * (1 - a) * outer_product(delta, covariance)
+        covariance = self.covariance[rows] * (1 - a) + a * covariances  # Eq. 3
+        self.covariance[rows] = covariance + a * (1 - a) * outer_product(delta, covariance)
 
     def state_dict(self) -> dict:
         return {"seen": self.seen.clone(), "mean": self.mean.clone(), "covariance": self.covariance.clone(),
