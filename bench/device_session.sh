@@ -7,9 +7,10 @@
 #                                                     campaign running SECONDS (default 480), export what finished
 #   bash bench/device_session.sh benchmark [args]     only the measurements (step check + throughput) -> $OUT
 # Before the first call, here: `python -m ltlib device-kit` (writes device_data/kit.tar.xz); carry device_data.
-# The measurements: bench/step_overhead.py --fast (ms per step of every objective, eager and fast, and whether a
-# GPU step ever waits for the host), then bench/throughput.py (peer / eager / fast / K packed processes). If the
-# fast path fails there (a compiler missing on the machine, say), the campaign runs eager (LTLIB_FAST=0).
+# The measurements: bench/step_overhead.py (ms per step of every objective on the paths eager, stages and graphs,
+# whether a GPU step ever waits for the host, and each path's first loss against eager's), then bench/throughput.py
+# (peer / eager / fast / K packed processes). The campaign runs on the fastest path that worked (LTLIB_FAST; eager
+# if none did: a compiler missing on the machine, say).
 # Environment: SKIP_BENCH=1 (campaign only: the device was measured before), STEP_ARGS, STEP_CHECK_S (step check),
 # EPOCHS, SEEDS, PACKED, THROUGHPUT_S, THROUGHPUT_ARGS (throughput);
 # WORKERS (default 8), SEEDS_CAMPAIGN, ONLY, PROFILE (PROFILE=quick ONLY=00 rehearses a call on a CPU in a minute);
@@ -36,24 +37,25 @@ export LTLIB_DATA="$kit_dir/data" LTLIB_CACHE="$kit_dir/cache" PYTHONPATH="$PWD$
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 LTLIB_GIT_COMMIT="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["git_commit"])' "$kit_dir/kit.json")"
 export LTLIB_GIT_COMMIT  # no .git travels: results carry the commit the kit was built from
-if [ -f /tmp/ltlib-fast-failed ]; then export LTLIB_FAST=0; fi  # an earlier call of this machine found it broken
+if [ -f /tmp/ltlib-fast-setting ]; then export LTLIB_FAST="$(cat /tmp/ltlib-fast-setting)"; fi  # an earlier call's choice
 nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu --format=csv,noheader 2>/dev/null || true
 if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null && ! pgrep -x nvidia-cuda-mps >/dev/null; then
   nvidia-cuda-mps-control -d && echo "CUDA MPS started: the campaign's processes share the GPU at once"
 fi
 campaign=(python3 -m ltlib campaign --profile "${PROFILE:-paper}" --seeds ${SEEDS_CAMPAIGN:-0 1 2} ${ONLY:+--only $ONLY})
 
-measure() {  # the step check and the throughput benchmark; a broken fast path turns the campaign eager
+measure() {  # the step check and the throughput benchmark; the campaign takes the fastest working path
   touch /tmp/ltlib-bench-start
-  timeout "${STEP_CHECK_S:-150}" python3 bench/step_overhead.py --fast ${STEP_ARGS:---steps 20 --warmup 3}
-  status=$?
-  if [ "$status" = 124 ]; then
-    echo "the step check ran out of its ${STEP_CHECK_S:-150} s (the fast path compiles slowly here; it stays on)"
-  elif [ "$status" != 0 ]; then
-    echo "the fast path failed in the step check (status $status): this machine's campaign runs eager (LTLIB_FAST=0)"
-    touch /tmp/ltlib-fast-failed
-    export LTLIB_FAST=0
-  fi
+  rm -f /tmp/ltlib-fast-choice
+  timeout "${STEP_CHECK_S:-180}" python3 bench/step_overhead.py ${STEP_ARGS:---steps 20 --warmup 3 --paths eager stages graphs} \
+    --choice-file /tmp/ltlib-fast-choice || echo "the step check stopped (status $?): its choice so far is kept"
+  choice="$(cat /tmp/ltlib-fast-choice 2>/dev/null)"
+  case "$choice" in  # $LTLIB_FAST of the fastest path that ran without error, wrong loss or host sync
+    eager) echo 0 > /tmp/ltlib-fast-setting ;;
+    stages|step|graphs) echo "$choice" > /tmp/ltlib-fast-setting ;;
+    *) echo "no path was measured: the campaign keeps the default fast path" ;;
+  esac
+  [ -f /tmp/ltlib-fast-setting ] && export LTLIB_FAST="$(cat /tmp/ltlib-fast-setting)" && echo "campaign: LTLIB_FAST=$LTLIB_FAST"
   timeout "${THROUGHPUT_S:-200}" python3 bench/throughput.py --epochs "${EPOCHS:-2}" --seeds "${SEEDS:-1}" \
     --workers 8 --packed ${PACKED:-8} ${THROUGHPUT_ARGS:-} "$@" || echo "the throughput benchmark stopped early (status $?)"
   (cd bench/results && find . -name '*.json' -newer /tmp/ltlib-bench-start | tar -czf "$OUT/bench.tar.gz" -T -)

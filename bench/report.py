@@ -10,13 +10,16 @@ import torch
 from ltlib.storage import device_name, software_versions
 
 
-def write_report(report: dict, name: str, device: torch.device) -> Path:
-    """``bench/results/<name>-<device type>-<time>.json``, with the device and software versions added
-    (ltlib, torch, Python and the sha256 of requirements-lock.txt)."""
+def write_report(report: dict, name: str, device: torch.device, out: Path | None = None, quiet: bool = False) -> Path:
+    """``bench/results/<name>-<device type>-<time>.json`` (or ``out``, to rewrite a report as it grows), with the
+    device and software versions added (ltlib, torch, Python and the sha256 of requirements-lock.txt)."""
     versions = software_versions()
     report = {"device": device_name(device), "torch": versions["torch"], "software": versions, **report}
-    out = Path(__file__).resolve().parent / "results" / f"{name}-{device.type}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(__file__).resolve().parent / "results" / f"{name}-{device.type}-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
-    print(f"written {out}")
+    if not quiet:
+        print(f"written {out}")
     return out

@@ -7,8 +7,11 @@ SMART / CE and H2T / cRT and writes ``bench/results/step-overhead-<device>-<time
 
 On CUDA the timed steps run under ``torch.cuda.set_sync_debug_mode("error")``: a step that reads a value back
 to the host (``.item()``, ``nonzero``, ``unique`` ...) stops with an error, which is recorded as that
-objective's ``host_sync`` (the fast path promises none inside an epoch). ``--fast`` adds the fast path
-(:mod:`ltlib.fast`) beside eager; ``LTLIB_FAST=graphs`` makes it capture CUDA graphs too.
+objective's ``host_sync`` (the fast path promises none inside an epoch). ``--paths`` chooses the ways of
+computing the step (:mod:`ltlib.fast`): ``eager`` (float32, the reference), ``stages`` (bf16, compiled stages),
+``step`` (bf16, the whole step compiled), ``graphs`` (``step`` replayed as CUDA graphs); ``--fast`` is
+``--paths eager stages step graphs``. The JSON is rewritten after every measurement, so a run stopped by a
+time limit keeps what it measured.
 
     python bench/step_overhead.py --device cpu --steps 5 --warmup 1
     python bench/step_overhead.py --fast                     # on the GPU machine
@@ -27,7 +30,7 @@ from report import write_report  # noqa: E402
 
 import ltlib  # noqa: E402
 from ltlib.config import stage_two_profile  # noqa: E402
-from ltlib.fast import EAGER, accelerate, fast_path  # noqa: E402
+from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective  # noqa: E402
 from ltlib.methods import build_objective  # noqa: E402
 from ltlib.methods.h2t import StageTwoObjective  # noqa: E402
 from ltlib.models import build_model  # noqa: E402
@@ -37,14 +40,34 @@ from ltlib.train import resolve_device, seeded_generator  # noqa: E402
 STAGE_ONE = {"ce": {"mixup_alpha": 1.0}, "cmo": {"method": "cmo", "cmo_skip_epochs": 0, "cmo_prob": 1.0},
              "smart": {"method": "smart"}}
 STAGE_TWO = {"crt": 0.0, "h2t": 0.25}
+PATHS = ("eager", "stages", "step", "graphs")
+
+
+def path_of(name: str, device) -> FastPath:
+    """The :class:`~ltlib.fast.FastPath` a ``--paths`` name stands for on ``device``."""
+    if name == "eager":
+        return EAGER
+    cuda = device.type == "cuda"
+    return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if name == "graphs" else None,
+                    channels_last=cuda, fused_sgd=cuda, scope="stages" if name == "stages" else "step")
+
+
+def run_step(objective, optimizer, step: int, device, fast) -> torch.Tensor:
+    with fast.autocast(device):
+        loss = objective.loss(step, 0)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 def time_steps(objective, parameters, steps: int, warmup: int, device, fast) -> dict:
-    """Seconds per step after ``warmup`` steps, and the error of a step that synchronised with the host."""
+    """Seconds per step after ``warmup`` steps, every step's loss, and the error of a step that synchronised
+    with the host (CUDA; the step then runs again without the check)."""
     optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, **({"fused": True} if fast.fused_sgd else {}))
     objective.start_epoch(0)
     cuda = device.type == "cuda"
-    host_sync = None
+    host_sync, losses = None, torch.zeros(warmup + steps, device=device)
     for step in range(warmup + steps):
         if step == warmup:
             if cuda:
@@ -52,37 +75,34 @@ def time_steps(objective, parameters, steps: int, warmup: int, device, fast) -> 
                 torch.cuda.set_sync_debug_mode("error")
             started = time.perf_counter()
         try:
-            with fast.autocast(device):
-                loss = objective.loss(step, 0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            losses[step] = run_step(objective, optimizer, step, device, fast)
         except RuntimeError as error:
             if not cuda or host_sync is not None or "synchroniz" not in str(error).lower():
                 raise
-            host_sync = f"step {step}: {str(error).splitlines()[0]}"  # recorded; the step runs again without the check
+            host_sync = f"step {step}: {str(error).splitlines()[0]}"
             torch.cuda.set_sync_debug_mode("default")
-            with fast.autocast(device):
-                loss = objective.loss(step, 0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            losses[step] = run_step(objective, optimizer, step, device, fast)
     if cuda:
         torch.cuda.set_sync_debug_mode("default")
         torch.cuda.synchronize()
-    return {"seconds_per_step": (time.perf_counter() - started) / steps, "host_sync": host_sync}
+    return {"seconds_per_step": (time.perf_counter() - started) / steps, "host_sync": host_sync,
+            "losses": losses.tolist()}
 
 
 def measure(name: str, base, data, device, fast, steps: int, warmup: int) -> dict:
+    """One objective on one path, from the same initial weights and draws on every path (seed 0)."""
+    torch.manual_seed(0)
     model = accelerate(build_model("resnet32", data.num_classes).to(device).train(), fast)
     if name in STAGE_ONE:
-        objective = build_objective(base.replace(**STAGE_ONE[name]), data, model, seeded_generator(0, device))
+        objective = accelerate_objective(
+            build_objective(base.replace(**STAGE_ONE[name]), data, model, seeded_generator(0, device)), fast)
         parameters = model.parameters()
     else:
         for parameter in model.backbone_parameters():
             parameter.requires_grad_(False)
         config = stage_two_profile("paper", base, h2t_p=STAGE_TWO[name], device=device.type)
-        objective = StageTwoObjective(config, data, model, seeded_generator(0, device), model.prepool_seam)
+        objective = accelerate_objective(
+            StageTwoObjective(config, data, model, seeded_generator(0, device), model.prepool_seam), fast)
         parameters = model.classifier.parameters()
     return time_steps(objective, parameters, steps, warmup, device, fast)
 
@@ -92,32 +112,78 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--fast", action="store_true", help="also the fast path (ltlib.fast) beside eager")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=["eager"], help="ways of computing a step")
+    parser.add_argument("--fast", action="store_true", help="all of them: --paths eager stages step graphs")
     parser.add_argument("--only", nargs="*", default=None, help=f"objectives among {[*STAGE_ONE, *STAGE_TWO]}")
+    parser.add_argument("--choice-file", default=None, help="write the fastest working path's name there")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     base = ltlib.profile("paper", device=device.type)
     data = data_for(base).to(device)
-    paths = {"eager": EAGER} | ({"fast": fast_path(device, True)} if args.fast else {})
+    paths = {name: path_of(name, device) for name in (PATHS if args.fast else args.paths)}
     names = args.only or [*STAGE_ONE, *STAGE_TWO]
-    results = {path: {} for path in paths}
+    report = {"data": data.source, "batch": base.batch_size, "steps": args.steps, "warmup": args.warmup,
+              "fast_path": {path: fast.describe() for path, fast in paths.items()},
+              "results": {path: {} for path in paths}}
+    out = None
     for path, fast in paths.items():
         for name in names:
-            results[path][name] = measure(name, base, data, device, fast, args.steps, args.warmup)
-            found = results[path][name]
-            print(f"{path:<6} {name:<6} {1000 * found['seconds_per_step']:8.2f} ms/step"
-                  f"{'  HOST SYNC ' + found['host_sync'] if found['host_sync'] else ''}", flush=True)
-    report = {"data": data.source, "batch": base.batch_size, "steps": args.steps, "warmup": args.warmup,
-              "fast_path": {path: fast.describe() for path, fast in paths.items()}, "results": results}
-    for path, found in results.items():
+            try:
+                found = measure(name, base, data, device, fast, args.steps, args.warmup)
+            except Exception as error:  # noqa: BLE001 (a path that fails is a result: recorded, the others go on)
+                found = {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+                print(f"{path:<6} {name:<6} FAILED {found['error']}", flush=True)
+            else:
+                check_first_step(found, report["results"].get("eager", {}).get(name), path)
+                print(f"{path:<6} {name:<6} {1000 * found['seconds_per_step']:8.2f} ms/step  first loss "
+                      f"{found['losses'][0]:.4f}{'  HOST SYNC ' + found['host_sync'] if found['host_sync'] else ''}"
+                      f"{'  WRONG ' + found['wrong'] if found.get('wrong') else ''}", flush=True)
+            report["results"][path][name] = found
+            add_ratios(report)
+            report["fastest"] = fastest(report["results"])
+            out = write_report(report, "step-overhead", device, out, quiet=True)
+            if args.choice_file:  # kept up to date, for a run that a time limit stops
+                Path(args.choice_file).write_text(report["fastest"] or "")
+    print("  ".join(f"{key} = {value:.3f}" for key, value in report.items() if key.startswith(("smart_", "h2t_"))))
+    print(f"fastest working path: {report['fastest']}")
+    print(f"written {out}")
+    return report
+
+
+#: a path's first step (same weights, same draws as eager) may differ from eager float32 by bf16 rounding only
+FIRST_STEP_TOLERANCE = 0.02
+
+
+def check_first_step(found: dict, eager: dict | None, path: str) -> None:
+    """Mark ``found`` wrong when its first loss is off eager's by more than :data:`FIRST_STEP_TOLERANCE`."""
+    if eager is None or "losses" not in eager or path == "eager":
+        return
+    reference = eager["losses"][0]
+    deviation = abs(found["losses"][0] - reference) / max(abs(reference), 1e-12)
+    found["first_step_deviation"] = deviation
+    if not deviation <= FIRST_STEP_TOLERANCE:  # NaN fails too
+        found["wrong"] = f"first-step loss {found['losses'][0]:.4f} vs eager {reference:.4f}"
+
+
+def fastest(results: dict) -> str | None:
+    """The path with the least total ms/step over the objectives every path measured, among paths with no
+    failure, no wrong first step and no host synchronisation."""
+    measured = [set(found) for found in results.values() if found]
+    common = set.intersection(*measured) if measured else set()
+    totals = {path: sum(found[name]["seconds_per_step"] for name in common) for path, found in results.items()
+              if common and all("error" not in found[name] and not found[name].get("wrong")
+                                and not found[name].get("host_sync") for name in common)}
+    return min(totals, key=totals.get) if totals else None
+
+
+def add_ratios(report: dict) -> None:
+    """SMART / CE and H2T / cRT per path, where both were measured."""
+    for path, found in report["results"].items():
         seconds = {name: value["seconds_per_step"] for name, value in found.items()}
         if {"smart", "ce"} <= seconds.keys():
             report[f"smart_over_ce_{path}"] = seconds["smart"] / seconds["ce"]
         if {"h2t", "crt"} <= seconds.keys():
             report[f"h2t_over_crt_{path}"] = seconds["h2t"] / seconds["crt"]
-    print("  ".join(f"{key} = {value:.3f}" for key, value in report.items() if key.endswith(("_eager", "_fast"))))
-    write_report(report, "step-overhead", device)
-    return report
 
 
 if __name__ == "__main__":

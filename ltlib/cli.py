@@ -59,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "(default $LTLIB_WEIGHTS_FILE, else download)")
     train.add_argument("--workers", type=int, default=None, help="list-file datasets: DataLoader workers per "
                                                                  "process (default $LTLIB_WORKERS, else up to 8)")
-    train.add_argument("--fast", choices=("1", "0", "graphs"), default=None,
-                       help="the fast path (bf16, channels_last, compiled stages; graphs = also CUDA graphs); default "
-                            "$LTLIB_FAST, else on for CUDA and off on the CPU")
+    train.add_argument("--fast", choices=("1", "0", "stages", "step", "graphs"), default=None,
+                       help="the fast path: bf16, channels_last and compiled stages (1 = stages), the whole step "
+                            "compiled (step), or replayed as CUDA graphs (graphs); 0 = eager float32; default "
+                            "$LTLIB_FAST, else stages on CUDA and eager on the CPU")
     _add_config_options(train)
 
     data = commands.add_parser("data", help="fetch data ahead of time (online route first, offline fallback)")

@@ -1,4 +1,4 @@
-"""The fast path of the one training loop: bf16 autocast, channels_last, compiled network stages.
+"""The fast path of the one training loop: bf16 autocast, channels_last, compiled stages or a compiled whole step.
 
 Eager float32 is the reference; the fast path changes how the same step is computed, never what
 (``tests/test_fast_path.py`` checks the compiled step against the eager one on the CPU, and bf16
@@ -7,18 +7,29 @@ within a stated tolerance). What it does, when on:
 * **bf16 autocast** around each step's forward and loss (``torch.autocast``; no loss scaling is needed
   for bf16); backward and the optimiser run outside it, parameters stay float32;
 * **channels_last** memory format for the model (Tensor Cores' preferred layout for convolutions);
-* **compiled stages**: each stage of the :class:`~ltlib.models.SeamNet` is compiled in place with
-  ``torch.compile`` (``nn.Module.compile``; forward and, through AOT autograd, backward). The stages,
-  not the whole step: SMART's seam hook (class statistics, head choice), mixup's and CMO's host-side
-  draws and H2T's fusion sit *between* stages and would break a whole-network graph into pieces and
-  recompile it whenever a data-dependent size changes (the classes present in a batch); a stage has
-  one static input shape per batch size, so it compiles once for training and once for evaluation
-  (at the evaluation batch), and it can be captured as a CUDA graph (``mode="reduce-overhead"``);
+* **compilation**, in one of two scopes:
+
+  - ``stages``: each stage of the :class:`~ltlib.models.SeamNet` is compiled in place with
+    ``torch.compile`` (``nn.Module.compile``; forward and, through AOT autograd, backward). A stage has one
+    static input shape per batch size, so it compiles once for training and once for evaluation; what sits
+    between stages (SMART's seam hook, mixup, CMO's paste, H2T's fusion) and the loss run eagerly;
+  - ``step``: the objective's whole :meth:`~ltlib.methods.base.SupervisedObjective.compute` (crop/flip
+    application, mixup or CutMix, the network with SMART's statistics update and Eq. 4-6, H2T's fusion, the
+    loss) is one compiled function, backward included through AOT autograd; the step's random draws are
+    made eagerly before it (:meth:`~ltlib.methods.base.SupervisedObjective.step_inputs`), so it holds no
+    generator and no branch on a drawn value. The first step of a run is eager (it creates method state such
+    as SMART's statistics); the stages are compiled too, for evaluation (inside the step they are traced
+    inline). With ``mode="reduce-overhead"`` (``LTLIB_FAST=graphs``) the compiled forward and backward are
+    replayed as CUDA graphs; tensors the step updates in place (SMART's statistics,
+    :meth:`~ltlib.methods.base.SupervisedObjective.static_state`) are marked as static addresses for them;
+
 * a **fused SGD** update on CUDA (``torch.optim.SGD(fused=True)``: one kernel for all parameters).
 
-Switch (:func:`fast_path`): ``fast=True/False`` or ``$LTLIB_FAST`` (``1``/``0``, ``graphs`` = also CUDA
-graphs); by default on for CUDA and off on the CPU. The fast path a run used is written into its
-metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result, so it is provenance.
+Switch (:func:`fast_path`): ``fast=True/False`` or ``$LTLIB_FAST``: ``1`` (= ``stages``), ``stages``,
+``step``, ``graphs`` (= ``step`` with CUDA graphs), ``0``; by default on (``stages``) for CUDA and off on the
+CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast path a run
+used is written into its metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result, so it is
+provenance.
 """
 from __future__ import annotations
 
@@ -29,19 +40,28 @@ from dataclasses import asdict, dataclass
 import torch
 
 FAST_ENV = "LTLIB_FAST"
-FAST_VALUES = ("1", "0", "graphs", "on", "off", "true", "false", "")
+#: $LTLIB_FAST values: off, the default fast path, and the named scopes
+FAST_OFF, FAST_ON = ("0", "off", "false"), ("1", "on", "true")
+SCOPES = ("stages", "step")
+FAST_VALUES = FAST_OFF + FAST_ON + SCOPES + ("graphs", "")
 
 
 @dataclass(frozen=True)
 class FastPath:
-    """How a run is computed: ``dtype`` of autocast (None = float32), ``compile`` backend of the stages (None
-    = eager), compile ``mode`` (``reduce-overhead`` = CUDA graphs), ``channels_last``, ``fused_sgd``."""
+    """How a run is computed: ``dtype`` of autocast (None = float32), ``compile`` backend (None = eager) and
+    its ``scope`` (``stages`` or ``step``), compile ``mode`` (``reduce-overhead`` = CUDA graphs),
+    ``channels_last``, ``fused_sgd``."""
 
     dtype: torch.dtype | None = None
     compile: str | None = None
     mode: str | None = None
     channels_last: bool = False
     fused_sgd: bool = False
+    scope: str = "stages"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope={self.scope!r} is not allowed; use one of {', '.join(SCOPES)}")
 
     @property
     def enabled(self) -> bool:
@@ -64,26 +84,75 @@ EAGER = FastPath()
 
 def fast_path(device: torch.device, fast: bool | FastPath | None = None) -> FastPath:
     """The fast path for ``device``: ``fast`` (a :class:`FastPath`, True or False), else ``$LTLIB_FAST``,
-    else on for CUDA (bf16, inductor, channels_last, fused SGD) and off on the CPU."""
+    else on for CUDA (bf16, inductor on the stages, channels_last, fused SGD) and off on the CPU. ``True``
+    and ``$LTLIB_FAST=1`` take the scope from ``$LTLIB_FAST`` when it names one."""
     if isinstance(fast, FastPath):
         return fast
     setting = os.environ.get(FAST_ENV, "").lower()
     if setting not in FAST_VALUES:
-        raise ValueError(f"{FAST_ENV}={setting!r} is not allowed; use 1, 0 or graphs (1 plus CUDA graphs)")
+        raise ValueError(f"{FAST_ENV}={setting!r} is not allowed; use 1 (the default fast path), stages, step, "
+                         "graphs (step with CUDA graphs) or 0")
     if fast is None:
-        fast = device.type == "cuda" if setting == "" else setting in ("1", "graphs", "on", "true")
+        fast = device.type == "cuda" if setting == "" else setting not in FAST_OFF
     if not fast:
         return EAGER
     cuda = device.type == "cuda"
+    scope = "step" if setting in ("step", "graphs") else "stages"
     return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if setting == "graphs" else None,
-                    channels_last=cuda, fused_sgd=cuda)
+                    channels_last=cuda, fused_sgd=cuda, scope=scope)
+
+
+#: compiled variants dynamo keeps per code object. The stages of a SeamNet share one code object (the wrapper
+#: of ``nn.Module.compile``), so every stage in every mode (training, evaluation, H2T's no-grad backbone) is a
+#: variant of it: ResNet-32's four stages need 8 for stage I alone, dynamo's default limit, beyond which it
+#: silently runs the rest eagerly (seen on the CPU: stage II fell back). A campaign worker also compiles one
+#: whole step per run's objective.
+RECOMPILE_LIMIT = 256
+
+
+def allow_recompiles(limit: int = RECOMPILE_LIMIT) -> None:
+    """Raise dynamo's per-code-object limit of compiled variants to ``limit`` (never lower it)."""
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):  # the name changed between torch releases
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), limit))
+    if hasattr(config, "accumulated_recompile_limit"):
+        config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 4 * limit)
 
 
 def accelerate(model, fast: FastPath):
-    """Put ``model`` on the fast path in place (memory format, compiled stages); returns it."""
+    """Put ``model`` on the fast path in place (memory format, compiled stages); returns it. On the ``step``
+    scope the stages are compiled without CUDA graphs: they serve evaluation, the step has its own graphs."""
     if fast.channels_last:
         model.to(memory_format=torch.channels_last)
     if fast.compile is not None:
+        allow_recompiles()
+        mode = fast.mode if fast.scope == "stages" else None
         for stage in model.stages.values():
-            stage.compile(backend=fast.compile, mode=fast.mode, dynamic=False)
+            stage.compile(backend=fast.compile, mode=mode, dynamic=False)
     return model
+
+
+class CompiledStep:
+    """An objective's ``compute`` compiled as one function (the ``step`` scope); the first call marks the
+    tensors the step updates in place as static addresses (CUDA graphs keep them where they are)."""
+
+    def __init__(self, objective, fast: FastPath):
+        self.objective = objective
+        self.function = torch.compile(objective.compute, backend=fast.compile, mode=fast.mode, dynamic=False)
+        self.marked: set[int] = set()
+
+    def __call__(self, inputs: dict) -> torch.Tensor:
+        for tensor in self.objective.static_state():
+            if id(tensor) not in self.marked:
+                torch._dynamo.mark_static_address(tensor)
+                self.marked.add(id(tensor))
+        return self.function(inputs)
+
+
+def accelerate_objective(objective, fast: FastPath):
+    """On the ``step`` scope, compile ``objective``'s whole step (used from its second step on); returns it."""
+    if fast.compile is not None and fast.scope == "step":
+        allow_recompiles()
+        objective.compiled_compute = CompiledStep(objective, fast)
+    return objective

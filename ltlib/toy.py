@@ -71,10 +71,8 @@ class ToyNet(SeamNet):
 class PointsMixin:
     """Objectives on points: a batch is the raw points (no image augmentation)."""
 
-    def augmented_batch(self, indices: torch.Tensor, layout=None):
-        return self.data.train_images[indices], self.data.train_labels[indices]
-
-    plain_batch = augmented_batch
+    def read_batch(self, indices: torch.Tensor, layout=None, augment: bool = True) -> dict:
+        return {"images": self.data.train_images[indices], "targets": self.data.train_labels[indices]}
 
 
 class ToyPlain(PointsMixin, SupervisedObjective):

@@ -29,7 +29,7 @@ from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData
 from ltlib.distributed import all_reduce_sum, broadcast_object, is_main, local_device, rank_and_world, wrap_model
 from ltlib.evaluate import evaluate, predict_test, top1
-from ltlib.fast import EAGER, FastPath, accelerate, fast_path
+from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, fast_path
 from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
 from ltlib.models import SeamNet, build_model
@@ -89,7 +89,8 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
 
     With a :class:`~ltlib.checkpoint.Checkpointer` the state is saved after epochs and a run
     that finds a checkpoint continues from it, giving the same result as an uninterrupted run.
-    ``fast`` (:mod:`ltlib.fast`) puts each step's forward under autocast and fuses the SGD update.
+    ``fast`` (:mod:`ltlib.fast`) puts each step's forward under autocast and fuses the SGD update (the
+    objective's compiled step, if any, is set by :func:`ltlib.fast.accelerate_objective`).
     """
     parameters = list(parameters)
     device = next(model.parameters()).device
@@ -203,6 +204,7 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
     fast = fast_path(device, fast)
     objective = build_objective(config, data, model, generator)
     objective.network = wrap_model(accelerate(model, fast))
+    accelerate_objective(objective, fast)
     model.train()
     return _fit_config(config, model, data, objective, model.parameters(), config.weight_decay,
                        f"{config.method}/{config.loss} {config.hash()}", progress, checkpointer, fast)
@@ -227,7 +229,7 @@ def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet
     model.classifier.train()
     seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
     fast = fast_path(device, fast)
-    objective = StageTwoObjective(config, data, accelerate(model, fast), generator, seam)
+    objective = accelerate_objective(StageTwoObjective(config, data, accelerate(model, fast), generator, seam), fast)
     objective.network = wrap_model(model)
     return _fit_config(config, model, data, objective, model.classifier.parameters(), config.effective_weight_decay,
                        f"stage II p={config.h2t_p} {config.hash()}", progress, checkpointer, fast)

@@ -58,9 +58,12 @@ def test_targets_are_the_fused_branch_labels():
     model = stage_one_model()
     objective = StageTwoObjective(config, data, model, seeded_generator(0, torch.device("cpu")), "layer3")
     objective.start_epoch(0)
-    objective.loss(0, 0)
-    assert torch.equal(objective.last_targets, data.train_labels[objective.batches[0]])
+    inputs = objective.step_inputs(0, 0)
+    assert torch.equal(inputs["targets"], data.train_labels[objective.batches[0]])
+    assert torch.equal(inputs["fusing"]["targets"], data.train_labels[objective.fusing[0]])
     assert not torch.equal(objective.batches[0], objective.fusing[0])
+    assert inputs["channels"].dtype == torch.bool and int(inputs["channels"].sum()) == int(0.5 * 64)
+    assert torch.isfinite(objective.compute(inputs))
 
 
 @pytest.mark.parametrize("bn_train", [True, False])
@@ -89,9 +92,9 @@ def test_feature_bank_is_used_when_maps_cannot_change():
     objective = StageTwoObjective(config, data, model.eval(), seeded_generator(0, torch.device("cpu")), "layer3")
     indices = torch.tensor([0, 5, 7])
     stream = objective.open_stream("main", indices[None], Layout.whole(3))
-    first = objective.backbone_map(stream, 0, indices)
+    first = objective.backbone_map(objective.branch_inputs(stream, indices, 0))
     assert objective.feature_bank is not None and objective.feature_bank.shape[0] == data.train_labels.numel()
-    torch.testing.assert_close(first, objective.backbone_map(stream, 0, indices))
+    torch.testing.assert_close(first, objective.backbone_map(objective.branch_inputs(stream, indices, 0)))
     with torch.no_grad():  # the bank holds the plain (unaugmented) images' maps
         torch.testing.assert_close(first, model.forward_to(normalize(data.train_images[indices]), "layer3"))
 

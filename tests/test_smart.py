@@ -219,7 +219,7 @@ def test_gradients_reach_the_backbone_through_augmented_features_and_eval_is_unt
     labels = torch.tensor([0, 1, 2, 3, 4, 3, 0, 1])
     images = torch.randn(8, 3, 32, 32)
     mask = torch.tensor([True] * 4 + [False] * 4)
-    hook = smart.hook(model, labels, mask, torch.Generator().manual_seed(1))
+    hook = smart.hook(model, labels, mask, smart.draw_picks(labels, torch.Generator().manual_seed(1)))
     model.train()
     model(images, hook=hook)  # first pass fills statistics for every class
     rows = {}

@@ -3,6 +3,13 @@
 ``random_crop_flip`` reproduces torchvision's ``RandomCrop(32, padding=4)`` (zero fill) followed
 by ``RandomHorizontalFlip()`` for a whole uint8 batch at once: each image gets its own offsets
 ``dy, dx`` uniform in ``0..2*padding`` and its own coin for the flip.
+
+Every augmentation is split in two: a *draw* (random numbers from a generator or the host, made eagerly
+before a training step) and an *application* (tensor arithmetic on the draws, no randomness, no host
+read-back), so the application can be compiled into one graph with the rest of the step
+(:mod:`ltlib.fast`). A step's batch travels as a dict: ``raw`` uint8 images with their ``offsets`` and
+``flips`` (in-memory data), or finished ``images`` (streamed data, augmented by loader workers; points of the
+2-D toy), and ``targets``; :func:`batch_images` turns either into normalised float images.
 """
 from __future__ import annotations
 
@@ -29,21 +36,41 @@ def crop_flip_with(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Ten
     return cropped.permute(0, 3, 1, 2)
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
-                     positions: torch.Tensor | None = None, total: int | None = None) -> torch.Tensor:
-    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)``.
+def draw_crop_flip(batch: int, generator: torch.Generator, device, padding: int = 4,
+                   positions: torch.Tensor | None = None, total: int | None = None):
+    """The draws of ``RandomCrop`` + ``RandomHorizontalFlip`` for ``batch`` images: ``offsets`` ``(B, 2)`` in
+    ``0..2*padding`` and ``flips`` ``(B,)``, on ``device``.
 
-    Under data parallelism ``images`` are this process's share of a global batch of ``total`` images at
+    Under data parallelism the batch is this process's share of a global batch of ``total`` images at
     ``positions`` ``(B,)``: the draws are made for the whole global batch (the same on every process) and
     each image gets the draw of its global position, so the ranks together augment exactly as one process.
     """
-    batch = images.shape[0] if positions is None else total
-    offsets = torch.randint(0, 2 * padding + 1, (batch, 2), generator=generator, device=generator.device)
-    flips = torch.rand(batch, generator=generator, device=generator.device) < 0.5
+    drawn = batch if positions is None else total
+    offsets = torch.randint(0, 2 * padding + 1, (drawn, 2), generator=generator, device=generator.device)
+    flips = torch.rand(drawn, generator=generator, device=generator.device) < 0.5
     if positions is not None:
         chosen = positions.to(generator.device)
         offsets, flips = offsets[chosen], flips[chosen]
-    return crop_flip_with(images, offsets.to(images.device), flips.to(images.device), padding)
+    return offsets.to(device), flips.to(device)
+
+
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
+                     positions: torch.Tensor | None = None, total: int | None = None) -> torch.Tensor:
+    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)`` (the draws of
+    :func:`draw_crop_flip`, applied by :func:`crop_flip_with`)."""
+    offsets, flips = draw_crop_flip(images.shape[0], generator, images.device, padding, positions, total)
+    return crop_flip_with(images, offsets, flips, padding)
+
+
+def batch_images(batch: dict) -> torch.Tensor:
+    """Normalised float images ``(B, C, H, W)`` of a step's ``batch`` dict (see the module docstring): its
+    finished ``images``, or its ``raw`` uint8 images cropped and flipped by their draws, then normalised."""
+    if "images" in batch:
+        return batch["images"]
+    raw = batch["raw"]
+    if "offsets" in batch:
+        raw = crop_flip_with(raw, batch["offsets"], batch["flips"])
+    return normalize(raw)
 
 
 def normalize(images: torch.Tensor, mean=CIFAR_MEAN, std=CIFAR_STD) -> torch.Tensor:
@@ -67,18 +94,31 @@ class Mixup:
     def draw(self) -> float:
         return self.rng.betavariate(self.alpha, self.alpha) if self.alpha > 0 else 1.0
 
-    def __call__(self, inputs: torch.Tensor, generator: torch.Generator, layout=None):
-        """Returns ``(mixed inputs, permutation, lam)``.
+    def draws(self, batch: int, generator: torch.Generator, device, layout=None) -> dict:
+        """One step's draws: ``lam`` and ``rest = 1 - lam`` (0-dim tensors on ``device``, both computed on the
+        host in double precision) and the permutation ``perm`` ``(B,)``.
 
         Under data parallelism (``layout`` of this process's share of a global batch) the permutation is
         drawn for the global batch, the same on every process, and each process pairs its own images in
         the order of their draws (images cannot be mixed across processes)."""
         lam = self.draw()
-        if layout is None or layout.total == inputs.shape[0]:
-            perm = torch.randperm(inputs.shape[0], generator=generator, device=generator.device).to(inputs.device)
+        if layout is None or layout.total == batch:
+            perm = torch.randperm(batch, generator=generator, device=generator.device).to(device)
         else:
             drawn = torch.randperm(layout.total, generator=generator, device=generator.device)
-            perm = torch.argsort(drawn[layout.positions.to(drawn.device)]).to(inputs.device)
-        if lam == 1.0:
-            return inputs, perm, lam
-        return lam * inputs + (1.0 - lam) * inputs[perm], perm, lam
+            perm = torch.argsort(drawn[layout.positions.to(drawn.device)]).to(device)
+        # torch.full writes the value on the device: no copy from the host that the step would wait for
+        return {"lam": torch.full((), lam, device=device), "rest": torch.full((), 1.0 - lam, device=device),
+                "perm": perm}
+
+    @staticmethod
+    def mix(inputs: torch.Tensor, draws: dict) -> torch.Tensor:
+        """``lam * x + (1 - lam) * x[perm]``."""
+        return draws["lam"] * inputs + draws["rest"] * inputs[draws["perm"]]
+
+    def __call__(self, inputs: torch.Tensor, generator: torch.Generator, layout=None):
+        """Returns ``(mixed inputs, permutation, lam)`` (``lam = 1``, nothing mixed, at ``alpha = 0``)."""
+        if self.alpha == 0:
+            return inputs, torch.arange(inputs.shape[0], device=inputs.device), 1.0
+        draws = self.draws(inputs.shape[0], generator, inputs.device, layout)
+        return self.mix(inputs, draws), draws["perm"], float(draws["lam"])

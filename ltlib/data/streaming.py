@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ltlib.data.augment import batch_images
 from ltlib.data.cifar import DataError
 from ltlib.data.lists import ListDataset, imagenet_transforms
 from ltlib.data.longtail import class_splits
@@ -51,13 +52,19 @@ class Layout:
 
 
 class TensorStream:
-    """Steps of in-memory index ``batches`` ``(steps, b)``, read by ``read(indices, layout)``."""
+    """Steps of in-memory index ``batches`` ``(steps, b)``, read by ``read(indices, layout)``, which returns a
+    step's batch dict (:func:`ltlib.data.augment.batch_images`: ``raw`` images with their crop/flip draws)."""
 
     def __init__(self, batches: torch.Tensor, layout: Layout, read):
         self.batches, self.layout, self.read = batches, layout, read
 
-    def __getitem__(self, step: int):
+    def inputs(self, step: int) -> dict:
+        """Step ``step``'s batch dict: the images and the draws of their augmentation, nothing computed yet."""
         return self.read(self.batches[step], self.layout)
+
+    def __getitem__(self, step: int):
+        batch = self.inputs(step)
+        return batch_images(batch), batch["targets"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,11 @@ class LoaderStream:
             images, labels = next(self.iterator)
             self.next_step += 1
         return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    def inputs(self, step: int) -> dict:
+        """Step ``step``'s batch dict: ``images`` already augmented and normalised by the workers."""
+        images, targets = self[step]
+        return {"images": images, "targets": targets}
 
 
 @dataclass

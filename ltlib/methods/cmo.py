@@ -8,7 +8,9 @@ pasted onto its background image; the label is mixed by area::
 
     loss = lam' * L(x, y_background) + (1 - lam') * L(x, y_foreground),  lam' = 1 - box area / image area
 
-As in CMO, the mixing is active only for epochs ``skip < e < epochs - skip`` (``skip = 3``).
+As in CMO, the mixing is active only for epochs ``skip < e < epochs - skip`` (``skip = 3``). A step whose
+coin says no mixing pastes an empty box with background weight ``lam' = 1``: the loss of the plain batch, from
+the same computation (so a compiled step has one shape whatever the coin says).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import random
 import torch
 
 from ltlib.data import Sampler
+from ltlib.data.augment import batch_images
 from ltlib.methods.base import SupervisedObjective
 from ltlib.methods.registry import register_method
 
@@ -37,11 +40,22 @@ def cutmix_box(lam: float, height: int, width: int, rng: random.Random) -> tuple
 
 def paste(background: torch.Tensor, foreground: torch.Tensor, box) -> tuple[torch.Tensor, float]:
     """``background`` with ``foreground``'s box pasted in, and the background's area share."""
-    y0, y1, x0, x1 = box
-    mixed = background.clone()
-    mixed[:, :, y0:y1, x0:x1] = foreground[:, :, y0:y1, x0:x1]
     height, width = background.shape[-2:]
-    return mixed, 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
+    return torch.where(box_mask(box, height, width, background.device), foreground, background), background_share(
+        box, height, width)
+
+
+def box_mask(box, height: int, width: int, device) -> torch.Tensor:
+    """Boolean ``(H, W)``: True inside ``box`` = (y0, y1, x0, x1)."""
+    y0, y1, x0, x1 = box
+    rows, cols = torch.arange(height, device=device), torch.arange(width, device=device)
+    return ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+
+
+def background_share(box, height: int, width: int) -> float:
+    """The share of the image outside ``box``: CutMix's label weight of the background."""
+    y0, y1, x0, x1 = box
+    return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
 
 
 @register_method("cmo")
@@ -69,12 +83,29 @@ class CmoObjective(SupervisedObjective):
         skip = self.config.cmo_skip_epochs
         return skip < epoch < self.config.epochs - skip or skip == 0
 
-    def loss(self, step: int, epoch: int) -> torch.Tensor:
-        inputs, targets = self.stream[step]
-        if not (self.active(epoch) and self.rng.random() < self.config.cmo_prob):
-            return self.weighted_loss(self.network(inputs), targets, epoch)
-        fg_inputs, fg_targets = self.foreground_stream[step]
-        box = cutmix_box(self.rng.betavariate(1.0, 1.0), inputs.shape[-2], inputs.shape[-1], self.rng)
-        mixed, lam = paste(inputs, fg_inputs, box)
+    def step_inputs(self, step: int, epoch: int) -> dict:
+        """The background batch, and in an active epoch the foreground batch with this step's box (an empty
+        box, background weight 1, when the coin of ``cmo_prob`` says no mixing)."""
+        inputs = super().step_inputs(step, epoch)
+        if not self.active(epoch):
+            return inputs
+        foreground = self.foreground_stream.inputs(step)
+        height, width = (inputs["raw"] if "raw" in inputs else inputs["images"]).shape[-2:]
+        box = (0, 0, 0, 0)
+        if self.rng.random() < self.config.cmo_prob:
+            box = cutmix_box(self.rng.betavariate(1.0, 1.0), height, width, self.rng)
+        share, device = background_share(box, height, width), inputs["targets"].device
+        inputs["cutmix"] = {"foreground": foreground, "box": box_mask(box, height, width, device),
+                            "lam": torch.full((), share, device=device), "rest": torch.full((), 1.0 - share, device=device)}
+        return inputs
+
+    def compute(self, inputs: dict) -> torch.Tensor:
+        """``lam' L(x, y_background) + (1 - lam') L(x, y_foreground)`` on the pasted images."""
+        cutmix = inputs.get("cutmix")
+        if cutmix is None:
+            return super().compute(inputs)
+        foreground, weights = cutmix["foreground"], inputs["class_weights"]
+        mixed = torch.where(cutmix["box"], batch_images(foreground), batch_images(inputs))
         logits = self.network(mixed)
-        return lam * self.weighted_loss(logits, targets, epoch) + (1 - lam) * self.weighted_loss(logits, fg_targets, epoch)
+        return (cutmix["lam"] * self.weighted_loss(logits, inputs["targets"], weights)
+                + cutmix["rest"] * self.weighted_loss(logits, foreground["targets"], weights))

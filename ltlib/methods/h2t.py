@@ -25,7 +25,7 @@ import torch
 
 from ltlib.checks import require, require_one_of
 from ltlib.data import Sampler
-from ltlib.data.augment import normalize
+from ltlib.data.augment import batch_images, normalize
 from ltlib.methods.base import SupervisedObjective
 
 SELECTIONS = ("random", "first", "middle", "last")
@@ -46,12 +46,19 @@ def fusion_channels(p: float, channels: int, selection: str, generator: torch.Ge
     return torch.arange(starts[selection], starts[selection] + count, device=generator.device)
 
 
+def channel_mask(channels: torch.Tensor, count: int, device) -> torch.Tensor:
+    """Boolean ``(count,)``: True at the indices ``channels``."""
+    mask = torch.zeros(count, dtype=torch.bool, device=device)
+    mask[channels.to(device)] = True
+    return mask
+
+
 def fuse(fused: torch.Tensor, fusing: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: ``fused`` ``(B, d, H, W)`` with ``channels`` replaced by ``fusing``'s (a new tensor)."""
+    """Eq. 1: ``fused`` ``(B, d, H, W)`` with ``channels`` (indices, or a boolean mask ``(d,)``) replaced by
+    ``fusing``'s (a new tensor)."""
     if fused.shape != fusing.shape:
         raise ValueError(f"fused {tuple(fused.shape)} and fusing {tuple(fusing.shape)} maps differ in shape")
-    mask = torch.zeros(fused.shape[1], dtype=torch.bool, device=fused.device)
-    mask[channels.to(fused.device)] = True
+    mask = channels if channels.dtype == torch.bool else channel_mask(channels, fused.shape[1], fused.device)
     return torch.where(mask.view(1, -1, *([1] * (fused.dim() - 2))), fusing, fused)
 
 
@@ -64,8 +71,8 @@ class StageTwoObjective(SupervisedObjective):
         self.augment = config.augment
         self.fusing_sampler = Sampler(config.h2t_fusing_sampler, data.train_labels, data.num_classes)
         self.fusing, self.fusing_stream = None, None
-        self.last_targets = None
         self.feature_bank = None  # seam maps of every training image, when they cannot change
+        self.channels = None  # channels d of the seam's map, read from the first map (fused_channel_count)
 
     def start_epoch(self, epoch: int) -> int:
         steps = super().start_epoch(epoch)
@@ -74,34 +81,65 @@ class StageTwoObjective(SupervisedObjective):
             self.fusing_stream = self.open_stream("fusing", self.fusing, layout)
         return steps
 
-    def backbone_map(self, stream, step: int, indices: torch.Tensor) -> torch.Tensor:
-        """The frozen backbone's map at the seam for the (augmented) training images of ``stream[step]``
-        (``indices`` of this process).
+    def uses_bank(self) -> bool:
+        """Without augmentation, with the backbone's BatchNorm in eval mode and in-memory data the seam maps
+        never change: they are computed once for the whole training set and indexed afterwards."""
+        return not (self.config.augment or self.config.bn_train or getattr(self.data, "streaming", False))
 
-        Without augmentation, with the backbone's BatchNorm in eval mode and in-memory data the maps
-        never change, so they are computed once for the whole training set and indexed afterwards.
-        """
-        if self.config.augment or self.config.bn_train or getattr(self.data, "streaming", False):
-            inputs, _ = stream[step]
-            with torch.no_grad():
-                return self.model.forward_to(inputs, self.seam)
+    def bank(self) -> torch.Tensor:
         if self.feature_bank is None:
             with torch.no_grad():
                 everything = torch.arange(self.data.train_labels.numel(), device=self.data.train_labels.device)
                 self.feature_bank = torch.cat([self.model.forward_to(self.plain_batch(chunk)[0], self.seam)
                                                for chunk in everything.split(512)])
-        return self.feature_bank[indices]
+        return self.feature_bank
 
-    def loss(self, step: int, epoch: int) -> torch.Tensor:
-        indices = self.batches[step]
-        targets = self.data.train_labels[indices]  # the fused (balanced) branch's labels
-        features = self.backbone_map(self.stream, step, indices)
+    def branch_inputs(self, stream, indices: torch.Tensor, step: int) -> dict:
+        """One branch's batch: its bank ``features`` when they cannot change, else its images and draws."""
+        if self.uses_bank():
+            return {"features": self.bank()[indices], "targets": self.data.train_labels[indices]}
+        return stream.inputs(step)
+
+    def step_inputs(self, step: int, epoch: int) -> dict:
+        """The fused (class-balanced) branch, whose labels are the targets, and for ``p > 0`` the fusing
+        branch with this step's channel mask ``(d,)`` (Eq. 1; drawn once per batch)."""
+        inputs = self.branch_inputs(self.stream, self.batches[step], step)
+        inputs["class_weights"] = self.loss_fn.class_weights(epoch)
         if self.config.h2t_p > 0:
-            channels = fusion_channels(self.config.h2t_p, features.shape[1], self.config.h2t_selection,
-                                       self.generator)
-            features = fuse(features, self.backbone_map(self.fusing_stream, step, self.fusing[step]), channels)
-        self.last_targets = targets
-        return self.weighted_loss(self.network(features, start=self.seam), targets, epoch)
+            inputs["fusing"] = self.branch_inputs(self.fusing_stream, self.fusing[step], step)
+            if self.channels is None:
+                self.channels = self.seam_channels(inputs)
+            device = inputs["targets"].device
+            channels = fusion_channels(self.config.h2t_p, self.channels, self.config.h2t_selection, self.generator)
+            inputs["channels"] = channel_mask(channels, self.channels, device)
+        return inputs
+
+    def seam_channels(self, batch: dict) -> int:
+        """``d`` of the seam's map, from one image through the backbone in eval mode (no BatchNorm statistics
+        change) with every module's mode restored."""
+        if "features" in batch:
+            return batch["features"].shape[1]
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return self.model.forward_to(batch_images(batch)[:1], self.seam).shape[1]
+        finally:
+            for module, training in modes:
+                module.training = training
+
+    def backbone_map(self, batch: dict) -> torch.Tensor:
+        """The frozen backbone's map at the seam for one branch's batch."""
+        if "features" in batch:
+            return batch["features"]
+        with torch.no_grad():
+            return self.model.forward_to(batch_images(batch), self.seam)
+
+    def compute(self, inputs: dict) -> torch.Tensor:
+        features = self.backbone_map(inputs)
+        if "fusing" in inputs:
+            features = fuse(features, self.backbone_map(inputs["fusing"]), inputs["channels"])
+        return self.weighted_loss(self.network(features, start=self.seam), inputs["targets"], inputs["class_weights"])
 
 
 @torch.no_grad()

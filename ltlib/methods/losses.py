@@ -59,6 +59,14 @@ class LongTailLoss:
         self.drw_epoch = drw_epoch
         self.drw_weights = drw_class_weights(counts) if drw_epoch > 0 else None
 
+    def to(self, device) -> "LongTailLoss":
+        """Its tensors on ``device`` once, so a GPU step copies nothing from the host (a copy from pageable
+        host memory makes the step wait for the GPU)."""
+        self.log_prior, self.margins = self.log_prior.to(device), self.margins.to(device)
+        if self.drw_weights is not None:
+            self.drw_weights = self.drw_weights.to(device)
+        return self
+
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``(B,)`` losses for ``logits`` ``(B, C)`` and integer ``targets`` ``(B,)``."""
         if self.name in ("bsce", "la"):

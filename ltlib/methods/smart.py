@@ -104,6 +104,7 @@ import torch
 
 from ltlib.checks import require, require_one_of
 from ltlib.data import Sampler
+from ltlib.data.augment import batch_images
 from ltlib.distributed import all_reduce_class_moments, classes_present, outer_product
 from ltlib.methods.base import SupervisedObjective
 from ltlib.methods.registry import register_method
@@ -324,19 +325,31 @@ def eq11_weights(sigma_th: torch.Tensor, normalize: bool, form: str) -> torch.Te
     return semantic_weights(sigma_th)
 
 
-def choose_head_classes(tail_labels: torch.Tensor, head_classes: torch.Tensor, generator: torch.Generator,
-                        candidates: torch.Tensor | None = None, layout=None) -> torch.Tensor:
-    """A head class per sample: uniform over ``head_classes`` (online), or uniform over row
-    ``candidates[y]`` ``(K, k)`` of each sample's class (offline). With a ``layout`` (data parallelism) the
-    draws are made for the whole global batch and each sample takes its position's."""
-    device = tail_labels.device
-    shape = tail_labels.shape if layout is None else (layout.total,)
-    choices = head_classes.numel() if candidates is None else candidates.shape[1]
+def draw_head_picks(count: int, choices: int, generator: torch.Generator, device, layout=None) -> torch.Tensor:
+    """The random part of the head-class choice: ``(count,)`` positions uniform in ``0..choices-1``. With a
+    ``layout`` (data parallelism) they are drawn for the whole global batch and each sample takes its
+    position's."""
+    shape = (count,) if layout is None else (layout.total,)
     pick = torch.randint(0, choices, shape, generator=generator, device=generator.device)
     if layout is not None:
         pick = pick[layout.positions.to(pick.device)]
-    pick = pick.to(device)
+    return pick.to(device)
+
+
+def head_classes_of(tail_labels: torch.Tensor, head_classes: torch.Tensor, pick: torch.Tensor,
+                    candidates: torch.Tensor | None = None) -> torch.Tensor:
+    """The head class of each sample for its ``pick``: ``head_classes[pick]`` (online) or
+    ``candidates[y, pick]`` (offline)."""
     return head_classes[pick] if candidates is None else candidates[tail_labels, pick]
+
+
+def choose_head_classes(tail_labels: torch.Tensor, head_classes: torch.Tensor, generator: torch.Generator,
+                        candidates: torch.Tensor | None = None, layout=None) -> torch.Tensor:
+    """A head class per sample: uniform over ``head_classes`` (online), or uniform over row
+    ``candidates[y]`` ``(K, k)`` of each sample's class (offline); see :func:`draw_head_picks`."""
+    choices = head_classes.numel() if candidates is None else candidates.shape[1]
+    pick = draw_head_picks(tail_labels.numel(), choices, generator, tail_labels.device, layout)
+    return head_classes_of(tail_labels, head_classes, pick, candidates)
 
 
 class SmartTransfer:
@@ -367,32 +380,45 @@ class SmartTransfer:
             self.candidates = self.candidates.to(device)
         return self
 
-    def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, generator: torch.Generator, layout=None):
+    def draw_picks(self, labels: torch.Tensor, generator: torch.Generator, layout=None) -> torch.Tensor:
+        """This step's head-class draws ``(B,)`` for samples of ``labels`` (see :func:`draw_head_picks`)."""
+        choices = self.head_classes.numel() if self.candidates is None else self.candidates.shape[1]
+        return draw_head_picks(labels.numel(), choices, generator, labels.device, layout)
+
+    def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, picks):
         """A seam hook for ``model.forward``: SMART at ``self.seam`` in training, identity in eval mode."""
         def at_seam(seam: str, features: torch.Tensor) -> torch.Tensor:
             if seam != self.seam or not model.training:
                 return features
-            return self.apply(features, labels, augmentable, generator, layout)
+            return self.apply_picked(features, labels, augmentable, picks)
         return at_seam
 
-    def apply(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor,
-              generator: torch.Generator, layout=None) -> torch.Tensor:
+    def apply(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor, picks,
+              layout=None) -> torch.Tensor:
         """Statistics update, then Eq. 4-6 and 11 for samples where ``augmentable`` (B,) is true.
 
-        Returns the (possibly augmented) map ``(B, C, H, W)``; stores ``last_weights`` ``(B,)``. Under bf16
-        autocast (:mod:`ltlib.fast`) every statistic and transfer is computed in float32, and only the
-        augmented map returns in the input's precision.
+        ``picks``: the step's head-class draws (:meth:`draw_picks`), or a generator to draw them now (with
+        ``layout`` under data parallelism). Returns the (possibly augmented) map ``(B, C, H, W)``; stores
+        ``last_weights`` ``(B,)``. Under bf16 autocast (:mod:`ltlib.fast`) every statistic and transfer is
+        computed in float32, and only the augmented map returns in the input's precision.
         """
-        with torch.autocast(features.device.type, enabled=False):
-            return self._apply(features, labels, augmentable, generator, layout)
+        if isinstance(picks, torch.Generator):
+            picks = self.draw_picks(labels, picks, layout)
+        return self.apply_picked(features, labels, augmentable, picks)
 
-    def _apply(self, features, labels, augmentable, generator, layout):
+    def apply_picked(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor,
+                     picks: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` with the head-class draws given (what the training step's hook calls)."""
+        with torch.autocast(features.device.type, enabled=False):
+            return self._apply(features, labels, augmentable, picks)
+
+    def _apply(self, features, labels, augmentable, picks):
         batch, channels, height, width = features.shape
         if self.statistics is None:
             self.statistics = ClassStatistics(len(self.is_head), channels, features.device, self.momentum, self.block)
         stats = self.statistics
         stats.update(features, labels)
-        heads = choose_head_classes(labels, self.head_classes, generator, self.candidates, layout)
+        heads = head_classes_of(labels, self.head_classes, picks, self.candidates)
         active = augmentable & ~self.is_head[labels] & (stats.seen[heads] > 0)
         sigma_t, sigma_h = stats.covariance[labels], stats.covariance[heads]
         sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source, self.normalize)
@@ -469,10 +495,22 @@ class SmartObjective(SupervisedObjective):
         self.stream = self.open_stream("main", self.batches, self.layout)
         return steps
 
-    def loss(self, step: int, epoch: int) -> torch.Tensor:
-        inputs, targets = self.stream[step]
+    def step_inputs(self, step: int, epoch: int) -> dict:
+        """The two batches side by side (tail-dominated first) and this step's head-class draws."""
+        inputs = super().step_inputs(step, epoch)
+        layout = None if self.layout.total == inputs["targets"].numel() else self.layout
+        inputs["head_picks"] = self.transfer.draw_picks(inputs["targets"], self.generator, layout)
+        return inputs
+
+    def compute(self, inputs: dict) -> torch.Tensor:
+        """Algorithm 1's loss: SMART at its seam on the tail-class samples of the tail-dominated batch,
+        Eq. 10's weighted mean over both batches."""
+        targets = inputs["targets"]
         from_tail_batch = torch.arange(targets.numel(), device=targets.device) < targets.numel() // 2
-        layout = None if self.layout.total == targets.numel() else self.layout
-        hook = self.transfer.hook(self.model, targets, from_tail_batch, self.generator, layout)
-        logits = self.network(inputs, hook=hook)
-        return self.weighted_loss(logits, targets, epoch, self.transfer.last_weights)
+        hook = self.transfer.hook(self.model, targets, from_tail_batch, inputs["head_picks"])
+        logits = self.network(batch_images(inputs), hook=hook)
+        return self.weighted_loss(logits, targets, inputs["class_weights"], self.transfer.last_weights)
+
+    def static_state(self) -> list[torch.Tensor]:
+        stats = self.transfer.statistics
+        return [] if stats is None else [stats.seen, stats.mean, stats.covariance]
