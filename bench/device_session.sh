@@ -47,7 +47,9 @@ campaign=(python3 -m ltlib campaign --profile "${PROFILE:-paper}" --seeds ${SEED
 measure() {  # the step check and the throughput benchmark; the campaign takes the fastest working path
   touch /tmp/ltlib-bench-start
   rm -f /tmp/ltlib-fast-choice
-  timeout "${STEP_CHECK_S:-180}" python3 bench/step_overhead.py ${STEP_ARGS:---steps 20 --warmup 3 --paths eager stages graphs} \
+  # each measurement compiles into a cache of its own: one killed by its time limit may leave a half-written
+  # kernel there, which must never reach the campaign's processes
+  TORCHINDUCTOR_CACHE_DIR=/tmp/ltlib-inductor-check timeout "${STEP_CHECK_S:-180}" python3 bench/step_overhead.py ${STEP_ARGS:---steps 20 --warmup 3 --paths eager stages graphs} \
     --choice-file /tmp/ltlib-fast-choice || echo "the step check stopped (status $?): its choice so far is kept"
   choice="$(cat /tmp/ltlib-fast-choice 2>/dev/null)"
   case "$choice" in  # $LTLIB_FAST of the fastest path that ran without error, wrong loss or host sync
@@ -56,14 +58,15 @@ measure() {  # the step check and the throughput benchmark; the campaign takes t
     *) echo "no path was measured: the campaign keeps the default fast path" ;;
   esac
   [ -f /tmp/ltlib-fast-setting ] && export LTLIB_FAST="$(cat /tmp/ltlib-fast-setting)" && echo "campaign: LTLIB_FAST=$LTLIB_FAST"
-  timeout "${THROUGHPUT_S:-200}" python3 bench/throughput.py --epochs "${EPOCHS:-2}" --seeds "${SEEDS:-1}" \
+  TORCHINDUCTOR_CACHE_DIR=/tmp/ltlib-inductor-bench timeout "${THROUGHPUT_S:-200}" python3 bench/throughput.py --epochs "${EPOCHS:-2}" --seeds "${SEEDS:-1}" \
     --workers 8 --packed ${PACKED:-8} ${THROUGHPUT_ARGS:-} "$@" || echo "the throughput benchmark stopped early (status $?)"
   (cd bench/results && find . -name '*.json' -newer /tmp/ltlib-bench-start | tar -czf "$OUT/bench.tar.gz" -T -)
 }
 
 watch_campaign() {  # start (or keep) the detached campaign, watch it until $1 (epoch seconds), export
   if ! pgrep -f "ltlib campaign --profile" >/dev/null; then
-    "${campaign[@]}" --workers "${WORKERS:-8}" --detach /tmp/ltlib-campaign.log
+    # a frame that fails to compile runs eagerly with a warning instead of stopping the campaign
+    TORCHDYNAMO_SUPPRESS_ERRORS=1 "${campaign[@]}" --workers "${WORKERS:-8}" --detach /tmp/ltlib-campaign.log
   fi
   while [ "$(date +%s)" -lt "$1" ] && pgrep -f "ltlib campaign --profile" >/dev/null; do sleep 5; done
   tail -n 20 /tmp/ltlib-campaign.log

@@ -168,9 +168,9 @@ def check_first_step(found: dict, eager: dict | None, path: str) -> None:
 def fastest(results: dict) -> str | None:
     """The path with the least total ms/step over the objectives every path measured, among paths with no
     failure, no wrong first step and no host synchronisation."""
-    measured = [set(found) for found in results.values() if found]
-    common = set.intersection(*measured) if measured else set()
-    totals = {path: sum(found[name]["seconds_per_step"] for name in common) for path, found in results.items()
+    measured = {path: found for path, found in results.items() if found}
+    common = set.intersection(*(set(found) for found in measured.values())) if measured else set()
+    totals = {path: sum(found[name]["seconds_per_step"] for name in common) for path, found in measured.items()
               if common and all("error" not in found[name] and not found[name].get("wrong")
                                 and not found[name].get("host_sync") for name in common)}
     return min(totals, key=totals.get) if totals else None
@@ -179,7 +179,7 @@ def fastest(results: dict) -> str | None:
 def add_ratios(report: dict) -> None:
     """SMART / CE and H2T / cRT per path, where both were measured."""
     for path, found in report["results"].items():
-        seconds = {name: value["seconds_per_step"] for name, value in found.items()}
+        seconds = {name: value["seconds_per_step"] for name, value in found.items() if "seconds_per_step" in value}
         if {"smart", "ce"} <= seconds.keys():
             report[f"smart_over_ce_{path}"] = seconds["smart"] / seconds["ce"]
         if {"h2t", "crt"} <= seconds.keys():
