@@ -148,8 +148,7 @@ def test_compiled_stages_serve_every_mode_without_hitting_the_recompile_limit():
 
     torch._dynamo.reset()  # compile afresh, whatever earlier tests compiled
     counters.clear()
-    _train(FAST_CASES["ce"], FastPath(compile="aot_eager"), stage_two=True)
-    _train(FAST_CASES["ce"], FastPath(compile="aot_eager"), stage_two=False)
+    _train(FAST_CASES["ce"], FastPath(compile="aot_eager"), stage_two=True)  # alone 9 variants: over the default 8
     assert not any("recompile" in reason.lower() for reason in counters["unimplemented"])
     assert counters["frames"]["ok"] == counters["frames"]["total"] > 0
 
