@@ -30,7 +30,7 @@ from report import write_report  # noqa: E402
 
 import ltlib  # noqa: E402
 from ltlib.config import stage_two_profile  # noqa: E402
-from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective  # noqa: E402
+from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, named_fast_path  # noqa: E402
 from ltlib.methods import build_objective  # noqa: E402
 from ltlib.methods.h2t import StageTwoObjective  # noqa: E402
 from ltlib.models import build_model  # noqa: E402
@@ -45,11 +45,7 @@ PATHS = ("eager", "stages", "step", "graphs")
 
 def path_of(name: str, device) -> FastPath:
     """The :class:`~ltlib.fast.FastPath` a ``--paths`` name stands for on ``device``."""
-    if name == "eager":
-        return EAGER
-    cuda = device.type == "cuda"
-    return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if name == "graphs" else None,
-                    channels_last=cuda, fused_sgd=cuda, scope="stages" if name == "stages" else "step")
+    return EAGER if name == "eager" else named_fast_path(name, device)
 
 
 def run_step(objective, optimizer, step: int, device, fast) -> torch.Tensor:

@@ -96,10 +96,17 @@ def fast_path(device: torch.device, fast: bool | FastPath | None = None) -> Fast
         fast = device.type == "cuda" if setting == "" else setting not in FAST_OFF
     if not fast:
         return EAGER
+    return named_fast_path(setting if setting in SCOPES + ("graphs",) else "stages", device)
+
+
+def named_fast_path(name: str, device: torch.device) -> FastPath:
+    """The fast path ``stages``, ``step`` or ``graphs`` on ``device`` (bf16, inductor; channels_last and fused SGD
+    on CUDA), or eager for an off value of ``$LTLIB_FAST``."""
+    if name in FAST_OFF:
+        return EAGER
     cuda = device.type == "cuda"
-    scope = "step" if setting in ("step", "graphs") else "stages"
-    return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if setting == "graphs" else None,
-                    channels_last=cuda, fused_sgd=cuda, scope=scope)
+    return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if name == "graphs" else None,
+                    channels_last=cuda, fused_sgd=cuda, scope="step" if name in ("step", "graphs") else "stages")
 
 
 #: compiled variants dynamo keeps per code object. The stages of a SeamNet share one code object (the wrapper
@@ -134,19 +141,20 @@ def accelerate(model, fast: FastPath):
 
 
 class CompiledStep:
-    """An objective's ``compute`` compiled as one function (the ``step`` scope); the first call marks the
-    tensors the step updates in place as static addresses (CUDA graphs keep them where they are)."""
+    """An objective's ``compute`` compiled as one function (the ``step`` scope). Its first call (the run's second
+    step: the first, eager, creates method state) marks the tensors the step updates in place as static
+    addresses (CUDA graphs keep them where they are); they are updated in place from then on."""
 
     def __init__(self, objective, fast: FastPath):
         self.objective = objective
         self.function = torch.compile(objective.compute, backend=fast.compile, mode=fast.mode, dynamic=False)
-        self.marked: set[int] = set()
+        self.marked = False
 
     def __call__(self, inputs: dict) -> torch.Tensor:
-        for tensor in self.objective.static_state():
-            if id(tensor) not in self.marked:
+        if not self.marked:
+            for tensor in self.objective.static_state():
                 torch._dynamo.mark_static_address(tensor)
-                self.marked.add(id(tensor))
+            self.marked = True
         return self.function(inputs)
 
 

@@ -150,7 +150,8 @@ def smart_step_view(objective, seed: int = 0) -> dict:
     before = objective.model.forward_to(inputs, "features")
     transfer = objective.transfer
     saved = (transfer.statistics.state_dict() if transfer.statistics is not None else None)
-    after = transfer.apply(before.clone(), targets, from_tail, torch.Generator().manual_seed(seed))
+    after = transfer.apply(before.clone(), targets, from_tail,
+                           transfer.draw_picks(targets, torch.Generator().manual_seed(seed)))
     stats = transfer.statistics
     tail_class = int(torch.nonzero(~transfer.is_head).flatten()[-1])
     head_class = int(transfer.head_classes[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torchvision.transforms.functional as TF
 
-from ltlib.data.augment import CIFAR_MEAN, CIFAR_STD, Mixup, crop_flip_with, normalize, random_crop_flip
+from ltlib.data.augment import CIFAR_MEAN, CIFAR_STD, Mixup, crop_flip_with, draw_crop_flip, normalize
 
 
 def test_crop_flip_matches_torchvision_for_given_offsets():
@@ -32,7 +32,7 @@ def test_extreme_offsets_show_the_zero_padding():
 def test_random_offsets_cover_0_to_8_and_flip_half_the_time():
     images = torch.zeros(4000, 1, 32, 32, dtype=torch.uint8)
     images[:, :, 0, 0] = 255  # a marker pixel: its new position reveals offset and flip
-    out = random_crop_flip(images, torch.Generator().manual_seed(0))
+    out = crop_flip_with(images, *draw_crop_flip(len(images), torch.Generator().manual_seed(0), "cpu"))
     found = (out[:, 0] == 255).nonzero()
     rows = 4 - found[:, 1]  # marker lands at row 4 - dy (only when dy <= 4)
     assert set(rows.tolist()) == set(range(0, 5))
@@ -48,8 +48,10 @@ def test_normalize_uses_cifar_statistics():
 
 def test_mixup_is_a_convex_combination_and_off_at_alpha_zero():
     inputs = torch.randn(8, 3)
-    mixed, perm, lam = Mixup(1.0, seed=0)(inputs, torch.Generator().manual_seed(0))
+    draws = Mixup(1.0, seed=0).draws(8, torch.Generator().manual_seed(0), "cpu")
+    mixed, perm, lam = Mixup.mix(inputs, draws), draws["perm"], float(draws["lam"])
     assert 0 < lam < 1
     torch.testing.assert_close(mixed, lam * inputs + (1 - lam) * inputs[perm])
-    same, _, one = Mixup(0.0, seed=0)(inputs, torch.Generator())
+    off = Mixup(0.0, seed=0).draws(8, torch.Generator(), "cpu")
+    same, one = Mixup.mix(inputs, off), float(off["lam"])
     assert one == 1.0 and torch.equal(same, inputs)

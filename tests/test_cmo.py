@@ -5,7 +5,7 @@ import random
 
 import torch
 
-from ltlib.methods.cmo import cutmix_box, paste
+from ltlib.methods.cmo import background_share, box_mask, cutmix_box
 
 
 def test_box_area_follows_lambda_when_not_clipped():
@@ -21,7 +21,9 @@ def test_box_area_follows_lambda_when_not_clipped():
 def test_paste_copies_the_box_and_returns_the_background_share():
     background = torch.zeros(2, 3, 8, 8)
     foreground = torch.ones(2, 3, 8, 8)
-    mixed, lam = paste(background, foreground, (2, 6, 0, 4))
+    box = (2, 6, 0, 4)
+    mixed = torch.where(box_mask(box, 8, 8, "cpu"), foreground, background)  # the paste of CmoObjective.compute
+    lam = background_share(box, 8, 8)
     assert mixed[:, :, 2:6, 0:4].eq(1).all() and mixed.sum() == 2 * 3 * 16
     assert lam == 1 - 16 / 64
     assert background.sum() == 0  # inputs untouched

@@ -103,8 +103,8 @@ def test_compiled_steps_give_the_eager_step(name, scope, eager_runs):
     assert compiled.metrics["fast_path"]["scope"] == scope
 
 
-def _objective_after_one_step(name: str):
-    """The objective of a case after its first (eager) step, and the inputs of its second step."""
+def _started_objective(name: str):
+    """The objective of a case (seed 0), its first epoch drawn."""
     from ltlib.config import StageTwoConfig
     from ltlib.methods import build_objective
     from ltlib.methods.h2t import StageTwoObjective
@@ -122,15 +122,16 @@ def _objective_after_one_step(name: str):
     else:
         objective = build_objective(config, data, model, generator)
     objective.start_epoch(0)
-    objective.loss(0, 0)
-    return objective, objective.step_inputs(1, 0)
+    return objective
 
 
 @pytest.mark.parametrize("name", STEP_CASES)
 def test_each_objectives_compute_is_one_graph_without_randomness(name):
     """The whole step traces as a single graph (``fullgraph=True`` fails on any graph break: a generator, a
     host read-back, a branch on a drawn value), and running it twice on the same inputs gives the same loss."""
-    objective, inputs = _objective_after_one_step(name)
+    objective = _started_objective(name)
+    objective.loss(0, 0)  # the first step is eager, as in training (it creates SMART's statistics)
+    inputs = objective.step_inputs(1, 0)
     saved = [state.clone() for state in objective.static_state()]  # SMART's statistics: the same for both calls
     traced = torch.compile(objective.compute, backend="eager", fullgraph=True)
     first = traced(inputs)
@@ -153,17 +154,8 @@ def test_compiled_stages_serve_every_mode_without_hitting_the_recompile_limit():
     assert counters["frames"]["ok"] == counters["frames"]["total"] > 0
 
 
-def _first_step_loss(changes: dict, fast) -> float:
-    from ltlib.methods import build_objective
-    from ltlib.models import build_model
-    from ltlib.train import seeded_generator
-    from test_train import tiny_config, tiny_data
-
-    config, data = tiny_config(epochs=1, warmup_epochs=0, milestones=(), **changes), tiny_data()
-    generator = seeded_generator(0, torch.device("cpu"))
-    model = build_model("resnet32", data.num_classes)
-    objective = build_objective(config, data, model, generator)
-    objective.start_epoch(0)
+def _first_step_loss(name: str, fast) -> float:
+    objective = _started_objective(name)
     with fast.autocast(torch.device("cpu")):
         return float(objective.loss(0, 0).detach())
 
@@ -176,8 +168,8 @@ def test_bf16_autocast_stays_within_a_percent_of_float32():
     from ltlib.fast import EAGER, FastPath
 
     bf16 = FastPath(dtype=torch.bfloat16)
-    for changes in FAST_CASES.values():
-        assert _first_step_loss(changes, bf16) == pytest.approx(_first_step_loss(changes, EAGER), rel=1e-2)
+    for name in FAST_CASES:
+        assert _first_step_loss(name, bf16) == pytest.approx(_first_step_loss(name, EAGER), rel=1e-2)
     eager, fast = _train(FAST_CASES["smart"], False), _train(FAST_CASES["smart"], bf16)
     assert all(math.isfinite(loss) for loss in fast.history.loss)
     torch.testing.assert_close(torch.tensor(fast.history.loss), torch.tensor(eager.history.loss), rtol=0.15, atol=0)

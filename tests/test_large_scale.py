@@ -104,18 +104,21 @@ def test_one_block_of_all_channels_is_the_full_smart_step():
     outputs = []
     for block in (0, 8):
         transfer = SmartTransfer("s", [40, 30, 5], tau=2.0, head_rule="half", block=block)
-        transfer.apply(features, labels, torch.ones(12, dtype=torch.bool), torch.Generator().manual_seed(0))
+        transfer.apply(features, labels, torch.ones(12, dtype=torch.bool),
+                       transfer.draw_picks(labels, torch.Generator().manual_seed(0)))
         outputs.append((transfer.apply(features, labels, torch.ones(12, dtype=torch.bool),
-                                       torch.Generator().manual_seed(1)), transfer.last_weights))
+                                       transfer.draw_picks(labels, torch.Generator().manual_seed(1))),
+                        transfer.last_weights))
     torch.testing.assert_close(outputs[0][0], outputs[1][0])
     torch.testing.assert_close(outputs[0][1], outputs[1][1])
     blocked = SmartTransfer("s", [40, 30, 5], head_rule="half", block=2)
-    augmented = blocked.apply(features, labels, torch.ones(12, dtype=torch.bool), torch.Generator().manual_seed(0))
+    augmented = blocked.apply(features, labels, torch.ones(12, dtype=torch.bool),
+                              blocked.draw_picks(labels, torch.Generator().manual_seed(0)))
     assert augmented.shape == features.shape and torch.isfinite(augmented).all()
     assert blocked.statistics.covariance.shape == (3, 4, 2, 2)
     with pytest.raises(ValueError, match="smart_block.*divisor of the 8 channels"):
-        SmartTransfer("s", [40, 30, 5], head_rule="half", block=3).apply(
-            features, labels, torch.ones(12, dtype=torch.bool), torch.Generator().manual_seed(0))
+        bad = SmartTransfer("s", [40, 30, 5], head_rule="half", block=3)
+        bad.apply(features, labels, torch.ones(12, dtype=torch.bool), bad.draw_picks(labels, torch.Generator()))
 
 
 def test_large_recipes_follow_the_papers_stated_settings():

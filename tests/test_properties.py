@@ -53,7 +53,8 @@ def test_smart_output_shape_finiteness_and_head_samples_untouched(sample, tau, n
     counts = [500, 300, 150, 40, 10]  # head 0-2, tail 3-4; one-sample classes arise from the labels
     smart = SmartTransfer("layer3", counts, tau=tau, covariance_source=source, normalize=normalize)
     augmentable = torch.ones(len(labels), dtype=torch.bool)
-    out = smart.apply(features, labels, augmentable, torch.Generator().manual_seed(0))
+    picks = smart.draw_picks(labels, torch.Generator().manual_seed(0))
+    out = smart.apply(features, labels, augmentable, picks)
     assert out.shape == features.shape and torch.isfinite(smart.last_weights).all()
     head = labels < 3
     assert torch.equal(out[head], features[head]) and (smart.last_weights[head] == 1).all()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ltlib.methods.smart import (ClassStatistics, SmartTransfer, augment_features, batch_class_moments,
-                                 choose_head_classes, head_class_mask, normalized_transfer, semantic_weights,
-                                 smart_seam, transfer_covariance)
+                                 draw_head_picks, head_class_mask, head_classes_of, normalized_transfer,
+                                 semantic_weights, smart_seam, transfer_covariance)
 from ltlib.models import build_model
 
 
@@ -138,8 +138,9 @@ def test_weights_match_eq11_recomputed_from_the_statistics(normalize, form):
     smart = transfer(tau=0.7, normalize=normalize, weight_form=form)
     labels = torch.tensor([0, 1, 2, 3, 4, 3, 4, 0])
     features = maps_of(labels, seed=4)
-    smart.apply(features, labels, torch.ones(8, dtype=torch.bool), torch.Generator().manual_seed(9))
-    heads = choose_head_classes(labels, smart.head_classes, torch.Generator().manual_seed(9))
+    picks = smart.draw_picks(labels, torch.Generator().manual_seed(9))
+    smart.apply(features, labels, torch.ones(8, dtype=torch.bool), picks)
+    heads = head_classes_of(labels, smart.head_classes, picks)
     cov = smart.statistics.covariance
     for i in (3, 4, 5, 6):  # tail samples
         s = cov[labels[i]].T @ cov[heads[i]]
@@ -166,7 +167,7 @@ def test_weights_are_one_for_head_and_eq11_for_augmented_tail_samples():
     labels = torch.tensor([3, 4, 0, 1, 3, 0, 2, 4])
     from_tail_batch = torch.tensor([True] * 4 + [False] * 4)
     features = maps_of(labels)
-    smart.apply(features, labels, from_tail_batch, torch.Generator().manual_seed(0))
+    smart.apply(features, labels, from_tail_batch, smart.draw_picks(labels, torch.Generator().manual_seed(0)))
     weights = smart.last_weights
     augmented = from_tail_batch & (labels >= 3)
     assert (weights[~augmented] == 1).all()
@@ -176,10 +177,10 @@ def test_weights_are_one_for_head_and_eq11_for_augmented_tail_samples():
 def test_head_choice_online_and_offline():
     generator = torch.Generator().manual_seed(0)
     heads = torch.tensor([0, 1, 2])
-    online = choose_head_classes(torch.full((3000,), 4), heads, generator)
+    online = head_classes_of(torch.full((3000,), 4), heads, draw_head_picks(3000, 3, generator, "cpu"))
     assert set(online.tolist()) == {0, 1, 2} and abs((online == 1).float().mean() - 1 / 3) < 0.03
     candidates = torch.tensor([[0, 1]] * 4 + [[2, 2]])
-    offline = choose_head_classes(torch.tensor([4, 3, 3, 3]), heads, generator, candidates)
+    offline = head_classes_of(torch.tensor([4, 3, 3, 3]), heads, draw_head_picks(4, 2, generator, "cpu"), candidates)
     assert offline[0] == 2 and set(offline[1:].tolist()) <= {0, 1}
 
 
@@ -194,13 +195,16 @@ def test_head_rules():
 def test_a_class_seen_once_and_batches_without_tail_or_head_stay_finite():
     smart = transfer()
     one = torch.ones(1, 4, 3, 3)  # a single constant map: zero variance
-    out = smart.apply(one, torch.tensor([4]), torch.tensor([True]), torch.Generator())
+    tail = torch.tensor([4])
+    out = smart.apply(one, tail, torch.tensor([True]), smart.draw_picks(tail, torch.Generator()))
     assert torch.isfinite(out).all() and torch.equal(out, one)  # no head statistics yet: unchanged
     head_only = torch.tensor([0, 1, 2, 0])
-    out = smart.apply(maps_of(head_only), head_only, torch.ones(4, dtype=torch.bool), torch.Generator())
+    out = smart.apply(maps_of(head_only), head_only, torch.ones(4, dtype=torch.bool),
+                      smart.draw_picks(head_only, torch.Generator()))
     assert torch.isfinite(out).all() and (smart.last_weights == 1).all()
     tail_only = torch.tensor([4, 4, 3])
-    out = smart.apply(maps_of(tail_only, seed=5), tail_only, torch.ones(3, dtype=torch.bool), torch.Generator())
+    out = smart.apply(maps_of(tail_only, seed=5), tail_only, torch.ones(3, dtype=torch.bool),
+                      smart.draw_picks(tail_only, torch.Generator()))
     assert torch.isfinite(out).all() and torch.isfinite(smart.last_weights).all()
 
 

@@ -1,8 +1,8 @@
 """Batched tensor augmentation: CIFAR crop + flip, normalisation and mixup, on any device.
 
-``random_crop_flip`` reproduces torchvision's ``RandomCrop(32, padding=4)`` (zero fill) followed
-by ``RandomHorizontalFlip()`` for a whole uint8 batch at once: each image gets its own offsets
-``dy, dx`` uniform in ``0..2*padding`` and its own coin for the flip.
+:func:`draw_crop_flip` and :func:`crop_flip_with` reproduce torchvision's ``RandomCrop(32, padding=4)``
+(zero fill) followed by ``RandomHorizontalFlip()`` for a whole uint8 batch at once: each image gets its own
+offsets ``dy, dx`` uniform in ``0..2*padding`` and its own coin for the flip.
 
 Every augmentation is split in two: a *draw* (random numbers from a generator or the host, made eagerly
 before a training step) and an *application* (tensor arithmetic on the draws, no randomness, no host
@@ -52,14 +52,6 @@ def draw_crop_flip(batch: int, generator: torch.Generator, device, padding: int 
         chosen = positions.to(generator.device)
         offsets, flips = offsets[chosen], flips[chosen]
     return offsets.to(device), flips.to(device)
-
-
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
-                     positions: torch.Tensor | None = None, total: int | None = None) -> torch.Tensor:
-    """``RandomCrop(H, padding)`` + ``RandomHorizontalFlip()`` for a batch ``(B, C, H, W)`` (the draws of
-    :func:`draw_crop_flip`, applied by :func:`crop_flip_with`)."""
-    offsets, flips = draw_crop_flip(images.shape[0], generator, images.device, padding, positions, total)
-    return crop_flip_with(images, offsets, flips, padding)
 
 
 def batch_images(batch: dict) -> torch.Tensor:
@@ -115,10 +107,3 @@ class Mixup:
     def mix(inputs: torch.Tensor, draws: dict) -> torch.Tensor:
         """``lam * x + (1 - lam) * x[perm]``."""
         return draws["lam"] * inputs + draws["rest"] * inputs[draws["perm"]]
-
-    def __call__(self, inputs: torch.Tensor, generator: torch.Generator, layout=None):
-        """Returns ``(mixed inputs, permutation, lam)`` (``lam = 1``, nothing mixed, at ``alpha = 0``)."""
-        if self.alpha == 0:
-            return inputs, torch.arange(inputs.shape[0], device=inputs.device), 1.0
-        draws = self.draws(inputs.shape[0], generator, inputs.device, layout)
-        return self.mix(inputs, draws), draws["perm"], float(draws["lam"])

@@ -38,13 +38,6 @@ def cutmix_box(lam: float, height: int, width: int, rng: random.Random) -> tuple
     return y0, y1, x0, x1
 
 
-def paste(background: torch.Tensor, foreground: torch.Tensor, box) -> tuple[torch.Tensor, float]:
-    """``background`` with ``foreground``'s box pasted in, and the background's area share."""
-    height, width = background.shape[-2:]
-    return torch.where(box_mask(box, height, width, background.device), foreground, background), background_share(
-        box, height, width)
-
-
 def box_mask(box, height: int, width: int, device) -> torch.Tensor:
     """Boolean ``(H, W)``: True inside ``box`` = (y0, y1, x0, x1)."""
     y0, y1, x0, x1 = box
@@ -96,7 +89,8 @@ class CmoObjective(SupervisedObjective):
             box = cutmix_box(self.rng.betavariate(1.0, 1.0), height, width, self.rng)
         share, device = background_share(box, height, width), inputs["targets"].device
         inputs["cutmix"] = {"foreground": foreground, "box": box_mask(box, height, width, device),
-                            "lam": torch.full((), share, device=device), "rest": torch.full((), 1.0 - share, device=device)}
+                            "lam": torch.full((), share, device=device),
+                            "rest": torch.full((), 1.0 - share, device=device)}
         return inputs
 
     def compute(self, inputs: dict) -> torch.Tensor:

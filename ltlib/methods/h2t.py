@@ -72,7 +72,7 @@ class StageTwoObjective(SupervisedObjective):
         self.fusing_sampler = Sampler(config.h2t_fusing_sampler, data.train_labels, data.num_classes)
         self.fusing, self.fusing_stream = None, None
         self.feature_bank = None  # seam maps of every training image, when they cannot change
-        self.channels = None  # channels d of the seam's map, read from the first map (fused_channel_count)
+        self.channels = None  # channels d of the seam's map (seam_channels), for the fusion's channel mask
 
     def start_epoch(self, epoch: int) -> int:
         steps = super().start_epoch(epoch)
@@ -115,10 +115,12 @@ class StageTwoObjective(SupervisedObjective):
         return inputs
 
     def seam_channels(self, batch: dict) -> int:
-        """``d`` of the seam's map, from one image through the backbone in eval mode (no BatchNorm statistics
-        change) with every module's mode restored."""
+        """``d`` of the seam's map: the classifier's input at the pre-pool seam; elsewhere from one image through
+        the backbone in eval mode (no BatchNorm statistics change) with every module's mode restored."""
         if "features" in batch:
             return batch["features"].shape[1]
+        if self.seam == self.model.prepool_seam:  # pooling keeps the channels the classifier reads
+            return self.model.feature_dim
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.eval()
         try:

@@ -229,13 +229,12 @@ class ClassStatistics:
         """Eq. 2-3 for the classes ``rows`` (a slice or an index tensor) with their batch moments."""
         seen = self.seen[rows] + counts
         self.seen[rows] = seen
-        present = counts > 0
         if self.momentum == 0:
             alpha = counts / seen.clamp(min=1)  # alpha_k = M_k^B / N_k   (dynamic; 0 for an absent class)
         else:
             first = seen == counts  # first sighting initialises
             alpha = torch.where(first, torch.ones_like(seen), torch.full_like(seen, self.momentum))
-            alpha = torch.where(present, alpha, torch.zeros_like(alpha))
+            alpha = torch.where(counts > 0, alpha, torch.zeros_like(alpha))  # an absent class stays
         delta = means - self.mean[rows]
         self.mean[rows] += alpha[:, None] * delta  # Eq. 2
         a = alpha.view(-1, *[1] * (self.covariance.dim() - 1))
@@ -343,15 +342,6 @@ def head_classes_of(tail_labels: torch.Tensor, head_classes: torch.Tensor, pick:
     return head_classes[pick] if candidates is None else candidates[tail_labels, pick]
 
 
-def choose_head_classes(tail_labels: torch.Tensor, head_classes: torch.Tensor, generator: torch.Generator,
-                        candidates: torch.Tensor | None = None, layout=None) -> torch.Tensor:
-    """A head class per sample: uniform over ``head_classes`` (online), or uniform over row
-    ``candidates[y]`` ``(K, k)`` of each sample's class (offline); see :func:`draw_head_picks`."""
-    choices = head_classes.numel() if candidates is None else candidates.shape[1]
-    pick = draw_head_picks(tail_labels.numel(), choices, generator, tail_labels.device, layout)
-    return head_classes_of(tail_labels, head_classes, pick, candidates)
-
-
 class SmartTransfer:
     """SMART's action at one seam: update statistics, augment tail features, produce weights."""
 
@@ -385,30 +375,23 @@ class SmartTransfer:
         choices = self.head_classes.numel() if self.candidates is None else self.candidates.shape[1]
         return draw_head_picks(labels.numel(), choices, generator, labels.device, layout)
 
-    def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, picks):
+    def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, picks: torch.Tensor):
         """A seam hook for ``model.forward``: SMART at ``self.seam`` in training, identity in eval mode."""
         def at_seam(seam: str, features: torch.Tensor) -> torch.Tensor:
             if seam != self.seam or not model.training:
                 return features
-            return self.apply_picked(features, labels, augmentable, picks)
+            return self.apply(features, labels, augmentable, picks)
         return at_seam
 
-    def apply(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor, picks,
-              layout=None) -> torch.Tensor:
-        """Statistics update, then Eq. 4-6 and 11 for samples where ``augmentable`` (B,) is true.
+    def apply(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor,
+              picks: torch.Tensor) -> torch.Tensor:
+        """Statistics update, then Eq. 4-6 and 11 for samples where ``augmentable`` (B,) is true, with the
+        step's head-class draws ``picks`` (:meth:`draw_picks`).
 
-        ``picks``: the step's head-class draws (:meth:`draw_picks`), or a generator to draw them now (with
-        ``layout`` under data parallelism). Returns the (possibly augmented) map ``(B, C, H, W)``; stores
-        ``last_weights`` ``(B,)``. Under bf16 autocast (:mod:`ltlib.fast`) every statistic and transfer is
-        computed in float32, and only the augmented map returns in the input's precision.
+        Returns the (possibly augmented) map ``(B, C, H, W)``; stores ``last_weights`` ``(B,)``. Under bf16
+        autocast (:mod:`ltlib.fast`) every statistic and transfer is computed in float32, and only the
+        augmented map returns in the input's precision.
         """
-        if isinstance(picks, torch.Generator):
-            picks = self.draw_picks(labels, picks, layout)
-        return self.apply_picked(features, labels, augmentable, picks)
-
-    def apply_picked(self, features: torch.Tensor, labels: torch.Tensor, augmentable: torch.Tensor,
-                     picks: torch.Tensor) -> torch.Tensor:
-        """:meth:`apply` with the head-class draws given (what the training step's hook calls)."""
         with torch.autocast(features.device.type, enabled=False):
             return self._apply(features, labels, augmentable, picks)
 
