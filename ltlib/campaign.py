@@ -14,6 +14,14 @@
   stopped when started again, re-training nothing that finished.
 * **Store**: each finished run is written to the results store (:mod:`ltlib.store`); ``--export DIR``
   packs the store entries of this plan into tarballs of at most 15 MiB for the trip home.
+* **Failures**: a run that raises (a non-finite loss, any exception) is recorded in the store's
+  ``failed/<hash>.json`` with its error and skipped, and the campaign goes on with the next run; a
+  recorded failure is not retried (``--retry-failed`` clears the records), and a stage II whose stage I
+  failed is skipped with it.
+
+**Plans** (``--plan``): ``notebooks`` (every run of every notebook, as above) or ``cpu-core``
+(:func:`cpu_core_tiers`): the two papers' cores at one seed, in four tiers of value, the plan the
+2-core CPU trains in the background of every session.
 """
 from __future__ import annotations
 
@@ -22,10 +30,11 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ltlib import runsets, store
+from ltlib import runsets, store, tables
 from ltlib.config import StageTwoConfig, train_counts
 from ltlib.results import describe, get_or_train, load_result, run_folder
 from ltlib.storage import file_lock
@@ -37,11 +46,15 @@ DEFAULT_SECONDS_PER_EPOCH = {"cpu": 41.0, "cuda": 1.45}
 REFERENCE_IMAGES = 12406
 
 
+PLANS = ("notebooks", "cpu-core")
+
+
 @dataclass
 class PlannedRun:
     config: object
     seed: int
     notebooks: list[str] = field(default_factory=list)
+    tier: str = ""
 
     @property
     def hash(self) -> str:
@@ -66,6 +79,61 @@ def plan(profile_name: str, seeds=(0,), only=None, dataset: str = "cifar10") -> 
     return list(planned.values())
 
 
+def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "cifar10") -> list[tuple[str, list]]:
+    """The cores of both papers at IF 100 and one seed, as ``[(tier name, [config, ...]), ...]`` in the order the
+    CPU trains them (a run listed in an earlier tier is not listed again):
+
+    1. H2T core: stage I (CE + mixup, MiSLAS schedule), DR (p = 0) and DR+H2T at the rows' p (notebooks 03, 04 and
+       H2T Table 6's stage-II rows);
+    2. H2T rest: the p sweep (notebook 07), H2T Tables 5 and 7 (all stage II on the same stage I);
+    3. SMART core: CE, SMART (default form) and CE + CMO on CMO's schedule (notebooks 02 and 05);
+    4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
+       plain CE of the quickstart and of H2T Table 6.
+    """
+    common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
+
+    def row_configs(rows):
+        return [config for _, _, config in rows]
+
+    h2t = runsets.h2t_stage_two(profile_name, **common)
+    tiers = [
+        ("1 H2T core: stage I, DR, DR+H2T", [h2t["stage I"], h2t["DR"], h2t["DR+H2T"],
+                                             *row_configs(tables.h2t_table6_rows(profile_name, **common)[3:])]),
+        ("2 H2T rest: p sweep, Tables 5 and 7", [*runsets.p_sweep(profile_name, **common).values(),
+                                                 *row_configs(tables.h2t_table5_rows(profile_name, **common)),
+                                                 *row_configs(tables.h2t_table7_rows(profile_name, **common))]),
+        ("3 SMART core: CE, SMART, CE+CMO", list(runsets.margins(profile_name, **common).values())),
+        ("4 SMART rest: Table 1, plain CE", [*row_configs(tables.smart_table1_rows(profile_name, **common)),
+                                             *row_configs(tables.h2t_table6_rows(profile_name, **common)[:3]),
+                                             *runsets.quickstart(profile_name, **common).values()]),
+    ]
+    seen, ordered = set(), []
+    for name, configs in tiers:
+        fresh = []
+        for config in configs:
+            if config.hash() not in seen:
+                seen.add(config.hash())
+                fresh.append(config)
+        ordered.append((name, fresh))
+    return ordered
+
+
+def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str = "cifar10") -> list[PlannedRun]:
+    """The runs of plan ``name`` (:data:`PLANS`): ``notebooks`` = :func:`plan`; ``cpu-core`` = the tiers of
+    :func:`cpu_core_tiers` for each seed, each run labelled with its tier and the notebooks that use it."""
+    from ltlib.checks import one_of
+
+    one_of("plan", name, PLANS)
+    if name == "notebooks":
+        return plan(profile_name, seeds, only, dataset)
+    users = {run.hash: run.notebooks for run in plan(profile_name, seeds, None, dataset)}
+    runs = []
+    for seed in seeds:
+        for tier, configs in cpu_core_tiers(profile_name, seed, dataset):
+            runs += [PlannedRun(config, seed, users.get(config.hash(), []), tier) for config in configs]
+    return runs
+
+
 def epochs_of(config) -> float:
     """Reference-epoch equivalents of a run: its epochs, scaled by its training-set size against
     CIFAR-10-LT IF 100; a SMART step with two full batches costs two, a stage-II epoch about half
@@ -84,9 +152,50 @@ def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
     lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
              f"(about {estimate_minutes(todo, seconds_per_epoch, workers):.1f} min at {seconds_per_epoch:g} s per "
              f"stage-I epoch, {workers} worker(s))"]
+    tier = None
     for run in todo:
-        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<44} {', '.join(run.notebooks)}")
+        if run.tier and run.tier != tier:
+            tier = run.tier
+            in_tier = [r for r in todo if r.tier == tier]
+            lines.append(f"tier {tier}: {len(in_tier)} runs, about "
+                         f"{estimate_minutes(in_tier, seconds_per_epoch, workers) / 60:.1f} h")
+        failed = " FAILED before (see failed/)" if failure(run.config) else ""
+        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<44} {', '.join(run.notebooks)}{failed}")
     return "\n".join(lines)
+
+
+def failure_path(config, root: Path | None = None) -> Path:
+    return (root or store.store_root()) / "failed" / f"{config.hash()}.json"
+
+
+def failure(config, root: Path | None = None) -> dict | None:
+    """The recorded failure of ``config`` (or of the stage I it needs), else None."""
+    for c in (config, getattr(config, "stage1", None)):
+        if c is not None and failure_path(c, root).is_file():
+            return json.loads(failure_path(c, root).read_text())
+    return None
+
+
+def record_failure(config, error: BaseException, root: Path | None = None) -> Path:
+    """Write ``failed/<hash>.json``: the run, its error and the last lines of its traceback."""
+    from ltlib.storage import atomic_write_bytes, git_commit
+
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    record = {"hash": config.hash(), "run": describe(config), "config": config.to_dict(),
+              "error": f"{type(error).__name__}: {error}", "traceback": "".join(lines[-6:]),
+              "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit()}
+    path = failure_path(config, root)
+    atomic_write_bytes(path, json.dumps(record, indent=1, default=str).encode())
+    return path
+
+
+def clear_failures(runs, root: Path | None = None) -> int:
+    cleared = 0
+    for run in runs:
+        if failure_path(run.config, root).is_file():
+            failure_path(run.config, root).unlink()
+            cleared += 1
+    return cleared
 
 
 def claim(config):
@@ -114,15 +223,25 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
     while pending:
         waiting = []
         for run in pending:
-            if store.has_entry(run.config):  # a run cached but not stored yet (a notebook trained it) is stored now
+            if store.has_entry(run.config) or failure(run.config):  # a run cached but not stored yet is stored now
                 continue
             with claim(run.config) as mine:
                 if not mine:
                     waiting.append(run)
                     continue
                 started = time.perf_counter()
-                get_or_train(run.config, progress=progress, train=True)
-                store_run(run.config)
+                log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} started {time.strftime('%H:%M:%S')}")
+                needed = [run.config.stage1] if isinstance(run.config, StageTwoConfig) else []
+                try:
+                    for config in needed + [run.config]:  # a failing stage I is recorded as its own failure
+                        current = config
+                        get_or_train(config, progress=progress, train=True)
+                    store_run(run.config)
+                except Exception as error:  # recorded and skipped: the next run goes on
+                    path = record_failure(current, error)
+                    log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} FAILED: {type(error).__name__}: "
+                        f"{error} (recorded in {path})")
+                    continue
                 done.append(run.hash)
                 log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} done in {time.perf_counter() - started:.0f} s")
         pending = waiting
@@ -132,12 +251,14 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
 
 
 def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: bool = True,
-                 dataset: str = "cifar10") -> None:
-    """Train what :func:`plan` lists and is missing, with ``workers`` processes (1: in this process)."""
+                 dataset: str = "cifar10", plan_name: str = "notebooks") -> None:
+    """Train what plan ``plan_name`` (:func:`plan_named`) lists and is missing, with ``workers`` processes
+    (1: in this process)."""
     if workers <= 1:
-        work(plan(profile_name, seeds, only, dataset), progress=progress)
+        work(plan_named(plan_name, profile_name, seeds, only, dataset), progress=progress)
         return
-    request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or []), "dataset": dataset})
+    request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or []), "dataset": dataset,
+                          "plan": plan_name})
     command = [sys.executable, "-m", "ltlib.campaign", "--worker", request]
     processes = [subprocess.Popen(command, env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(workers)]
     failed = [p.args for p in processes if p.wait() != 0]
@@ -165,7 +286,8 @@ def detach(argv: list[str], log_path: Path) -> int:
 def _worker_main(request: str) -> int:
     """Entry of a worker process: the same plan, worked through beside the other workers."""
     asked = json.loads(request)
-    work(plan(asked["profile"], asked["seeds"], asked["only"] or None, asked.get("dataset", "cifar10")), progress=False)
+    work(plan_named(asked.get("plan", "notebooks"), asked["profile"], asked["seeds"], asked["only"] or None,
+                    asked.get("dataset", "cifar10")), progress=False)
     return 0
 
 

@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--dataset", choices=("cifar10", "cifar100"), default="cifar10",
                           help="CIFAR-10-LT (default) or CIFAR-100-LT (torchvision downloads it where there is internet)")
     campaign.add_argument("--only", nargs="*", default=None, help="only notebooks whose name contains one of these")
+    campaign.add_argument("--plan", choices=("notebooks", "cpu-core"), default="notebooks",
+                          help="notebooks: every run of every notebook; cpu-core: the papers' cores in tiers "
+                               "(IF 100, the CPU's plan; see ltlib.campaign.cpu_core_tiers)")
+    campaign.add_argument("--retry-failed", action="store_true", help="forget recorded failures of planned runs")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
     campaign.add_argument("--seconds-per-epoch", type=float, default=None,
@@ -165,14 +169,16 @@ def _campaign(args, argv) -> int:
         pid = campaign.detach(rest, Path(args.detach))
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
-    runs = campaign.plan(args.profile, args.seeds, args.only, args.dataset)
+    runs = campaign.plan_named(args.plan, args.profile, args.seeds, args.only, args.dataset)
+    if args.retry_failed:
+        print(f"cleared {campaign.clear_failures(runs)} recorded failure(s)")
     todo = [run for run in runs if missing_runs([run.config])]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
     print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)
     if not args.dry_run:
         campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),
-                              dataset=args.dataset)
+                              dataset=args.dataset, plan_name=args.plan)
     if args.export:
         for path in campaign.export(runs, Path(args.export)):
             print(f"exported {path} ({path.stat().st_size / 2**20:.1f} MiB)")

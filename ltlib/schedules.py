@@ -57,6 +57,19 @@ def config_learning_rate(config, epoch: int) -> float:
                          config.milestones, config.gamma)
 
 
+def evaluates_at(config, epoch: int) -> bool:
+    """Whether a run of ``config`` evaluates the test set after 0-based ``epoch``.
+
+    ``eval_every = k`` (1 by default, and for stage II): every ``k``-th epoch (``(epoch + 1) % k == 0``)
+    until the first milestone, then every epoch from the first learning-rate decay on (where the named
+    schedules put the best epoch), and always the last. The best epoch is then the best over the
+    evaluated epochs. ``k = 1`` evaluates every epoch.
+    """
+    every = getattr(config, "eval_every", 1)
+    decayed = bool(config.milestones) and epoch >= config.milestones[0]
+    return every <= 1 or (epoch + 1) % every == 0 or decayed or epoch == config.epochs - 1
+
+
 def check_schedule(config) -> None:
     """Check the optimiser and schedule fields every run config has (stage I and stage II)."""
     c = config

@@ -33,7 +33,7 @@ from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, fast_p
 from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
 from ltlib.models import SeamNet, build_model
-from ltlib.schedules import config_learning_rate
+from ltlib.schedules import config_learning_rate, evaluates_at
 
 
 def progress_bar(iterable, progress: bool = True, **options):
@@ -54,20 +54,24 @@ def resolve_device(name: str) -> torch.device:
 @dataclass
 class History:
     """Per-epoch records of one fit: mean training loss, learning rate, test top-1, seconds (the
-    whole epoch) and train_seconds (the training steps alone, evaluation excluded); ``best_state``
-    holds the model's weights (on the CPU) after the epoch with the best test top-1."""
+    whole epoch) and train_seconds (the training steps alone, evaluation excluded). The test set is
+    evaluated only at some epochs (:func:`ltlib.schedules.evaluates_at`): ``test_top1[i]`` belongs to
+    0-based epoch ``eval_epochs[i]``. ``best_state`` holds the model's weights (on the CPU) after the
+    evaluated epoch with the best test top-1."""
 
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     test_top1: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     train_seconds: list = field(default_factory=list)
+    eval_epochs: list = field(default_factory=list)
     best_state: dict | None = None
 
     def best(self) -> tuple[float, int]:
-        """(best test top-1, its 0-based epoch)."""
-        epoch = max(range(len(self.test_top1)), key=self.test_top1.__getitem__)
-        return self.test_top1[epoch], epoch
+        """(best test top-1 over the evaluated epochs, its 0-based epoch); the first such epoch on a tie."""
+        epochs = self.eval_epochs or list(range(len(self.test_top1)))  # checkpoints older than eval_epochs
+        index = max(range(len(self.test_top1)), key=self.test_top1.__getitem__)
+        return self.test_top1[index], epochs[index]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -84,8 +88,9 @@ def _non_finite(description: str, epoch: int, losses: torch.Tensor, lr: float, l
 
 def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: float, weight_decay: float,
         evaluate_epoch, description: str = "train", progress: bool = True, checkpointer=None,
-        fast: FastPath = EAGER) -> History:
-    """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1.
+        fast: FastPath = EAGER, evaluate_at=None) -> History:
+    """SGD over ``epochs``; ``lr_at(epoch)`` gives the rate, ``evaluate_epoch()`` the test top-1, called
+    after the epochs where ``evaluate_at(epoch)`` is true (default: every epoch; the last always).
 
     With a :class:`~ltlib.checkpoint.Checkpointer` the state is saved after epochs and a run
     that finds a checkpoint continues from it, giving the same result as an uninterrupted run.
@@ -127,11 +132,13 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
             raise _non_finite(description, epoch, losses, lr_at(epoch), getattr(objective.loss_fn, "name", "loss"))
         history.loss.append(mean_loss)
         history.lr.append(lr_at(epoch))
-        history.test_top1.append(evaluate_epoch())
-        if history.test_top1[-1] > max(history.test_top1[:-1], default=-1.0):  # the first best epoch is kept
-            history.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if evaluate_at is None or evaluate_at(epoch) or epoch == epochs - 1:
+            history.test_top1.append(evaluate_epoch())
+            history.eval_epochs.append(epoch)
+            if history.test_top1[-1] > max(history.test_top1[:-1], default=-1.0):  # the first best epoch is kept
+                history.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         history.seconds.append(time.perf_counter() - started)
-        bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}")
+        bar.set_postfix(loss=f"{mean_loss:.3f}", top1=f"{history.test_top1[-1]:.2f}" if history.test_top1 else "-")
         if checkpointer is not None and checkpointer.due(epoch + 1, epochs) and is_main():
             checkpointer.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "objective": objective.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -163,7 +170,8 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
         best_top1=best,
         best_epoch=best_epoch,
         history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1,
-                 "seconds": history.seconds, "train_seconds": history.train_seconds},
+                 "eval_epochs": history.eval_epochs, "seconds": history.seconds,
+                 "train_seconds": history.train_seconds},
         train_seconds=seconds,
         class_counts=list(data.class_counts),
         class_names=list(data.class_names),
@@ -175,7 +183,8 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
 
 def _fit_config(config, model: SeamNet, data: LongTailedData, objective, parameters, weight_decay: float,
                 description: str, progress: bool, checkpointer, fast: FastPath = EAGER) -> TrainOutput:
-    """Run :func:`fit` with ``config``'s schedule, evaluating on ``data``'s test set every epoch."""
+    """Run :func:`fit` with ``config``'s schedule, evaluating on ``data``'s test set at the epochs
+    :func:`ltlib.schedules.evaluates_at` names."""
 
     def lr_at(epoch):
         return config_learning_rate(config, epoch)
@@ -186,7 +195,8 @@ def _fit_config(config, model: SeamNet, data: LongTailedData, objective, paramet
 
     started = time.perf_counter()
     history = fit(model, parameters, objective, config.epochs, lr_at, config.momentum, weight_decay, test_top1,
-                  description=description, progress=progress, checkpointer=checkpointer, fast=fast)
+                  description=description, progress=progress, checkpointer=checkpointer, fast=fast,
+                  evaluate_at=lambda epoch: evaluates_at(config, epoch))
     metrics = final_metrics(model, data, history, time.perf_counter() - started)
     metrics["fast_path"] = fast.describe()
     return TrainOutput(model, history, metrics)
