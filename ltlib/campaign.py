@@ -160,7 +160,7 @@ def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
             lines.append(f"tier {tier}: {len(in_tier)} runs, about "
                          f"{estimate_minutes(in_tier, seconds_per_epoch, workers) / 60:.1f} h")
         failed = " FAILED before (see failed/)" if failure(run.config) else ""
-        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<44} {', '.join(run.notebooks)}{failed}")
+        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<58} {', '.join(run.notebooks)}{failed}")
     return "\n".join(lines)
 
 
@@ -204,7 +204,11 @@ def claim(config):
 
 
 def store_run(config, root: Path | None = None) -> Path:
-    """Write a cached run (and, for stage II, its stage I with full weights) to the results store."""
+    """Write a cached run (and, for stage II, its stage I with full weights) to the results store; their runs in
+    progress (``partial/``) are removed."""
+    for finished in (config, getattr(config, "stage1", None)):
+        if finished is not None and load_result(finished) is not None:
+            store.remove_partial(finished, root)
     result = load_result(config)
     if isinstance(config, StageTwoConfig):
         import torch
@@ -264,6 +268,26 @@ def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: boo
     failed = [p.args for p in processes if p.wait() != 0]
     if failed:
         raise RuntimeError(f"{len(failed)} campaign worker(s) failed; run the campaign again to resume")
+
+
+def save_progress(runs, root: Path | None = None) -> list[dict]:
+    """Commit-ready state of the plan: the checkpoint of every unfinished run (stage I of a planned stage II
+    included) copied into the store's ``partial/`` (:func:`ltlib.store.save_partial`), and partial entries of
+    runs stored since removed. Returns the records of the runs saved."""
+    saved, seen = [], set()
+    configs = [c for run in runs for c in ([run.config.stage1] if isinstance(run.config, StageTwoConfig) else [])
+               + [run.config]]
+    for config in configs:
+        if config.hash() in seen:
+            continue
+        seen.add(config.hash())
+        if store.has_entry(config, root):
+            store.remove_partial(config, root)
+            continue
+        record = store.save_partial(config, run_folder(config) / "checkpoint.pt", root)
+        if record is not None:
+            saved.append({**record, "run": describe(config)})
+    return saved
 
 
 def export(runs, out: Path) -> list[Path]:

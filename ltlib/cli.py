@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--plan", choices=("notebooks", "cpu-core"), default="notebooks",
                           help="notebooks: every run of every notebook; cpu-core: the papers' cores in tiers "
                                "(IF 100, the CPU's plan; see ltlib.campaign.cpu_core_tiers)")
+    campaign.add_argument("--save-progress", action="store_true",
+                          help="copy the checkpoints of the plan's unfinished runs into the store (results/partial/) "
+                               "for a commit, so another machine resumes them; trains nothing")
     campaign.add_argument("--retry-failed", action="store_true", help="forget recorded failures of planned runs")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
@@ -163,6 +166,7 @@ def _campaign(args, argv) -> int:
 
     from ltlib import campaign
     from ltlib.results import missing_runs
+    from ltlib.store import store_root
 
     if args.detach:
         rest = [a for a in argv if a != "--detach" and a != args.detach]
@@ -170,6 +174,11 @@ def _campaign(args, argv) -> int:
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
     runs = campaign.plan_named(args.plan, args.profile, args.seeds, args.only, args.dataset)
+    if args.save_progress:
+        for record in campaign.save_progress(runs):
+            print(f"saved run in progress {record['hash']} {record['run']}: {record['epochs_done']}/{record['epochs']} "
+                  f"epochs -> {store_root() / 'partial'}")
+        return 0
     if args.retry_failed:
         print(f"cleared {campaign.clear_failures(runs)} recorded failure(s)")
     todo = [run for run in runs if missing_runs([run.config])]

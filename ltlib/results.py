@@ -272,10 +272,33 @@ class RunsNotStored(RuntimeError):
 
 
 def describe(config) -> str:
-    """A short human name of a run: method, loss and the settings that tell it apart."""
+    """A human name of a run that tells it from the others of a plan: method, loss, mixup, DRW, schedule, IF,
+    seed, and the SMART/CMO settings off their defaults; for stage II, DR or DR+H2T with p, weight decay,
+    fusing sampler, channel selection and the stage-I weights, on its stage I's name."""
+    from ltlib.schedules import schedule_of
+
     if isinstance(config, StageTwoConfig):
-        return f"stage II p={config.h2t_p:g} on {config.stage1.hash()}"
-    return f"{config.method}/{config.loss} IF {config.imbalance_factor:g} seed {config.seed}"
+        parts = ["DR" if config.h2t_p == 0 else f"DR+H2T p={config.h2t_p:g}", f"wd {config.effective_weight_decay:g}"]
+        if config.h2t_p > 0 and config.h2t_fusing_sampler != "instance":
+            parts.append(f"fusing {config.h2t_fusing_sampler}")
+        if config.h2t_p > 0 and config.h2t_selection != "random":
+            parts.append(f"channels {config.h2t_selection}")
+        if config.stage1_weights != "final":
+            parts.append(f"stage-I {config.stage1_weights}")
+        return f"stage II {', '.join(parts)} on {config.stage1.hash()}"
+    parts = [f"{config.method}/{config.loss}"]
+    if config.mixup_alpha:
+        parts.append(f"mixup {config.mixup_alpha:g}")
+    if config.drw_epoch:
+        parts.append(f"DRW@{config.drw_epoch}")
+    if config.method == "smart":
+        defaults = RunConfig()
+        parts += [f"{name[6:]} {getattr(config, name)}" for name in ("smart_head_rule", "smart_head_choice", "smart_tau",
+                                                                     "smart_layer", "smart_momentum", "smart_augment",
+                                                                     "smart_weights", "smart_weight_form")
+                  if getattr(config, name) != getattr(defaults, name)]
+    parts.append(f"schedule {schedule_of(config)}, IF {config.imbalance_factor:g}, seed {config.seed}")
+    return ", ".join(parts)
 
 
 def training_allowed(train: bool | None = None) -> bool:
@@ -343,7 +366,10 @@ def _get_or_train_together(config, data_root, progress: bool, cache: Path | None
 def _train(config, data_root, progress: bool, cache: Path | None) -> Result:
     from ltlib.train import train_stage_one, train_stage_two
 
+    from ltlib import store
+
     checkpointer = Checkpointer(run_folder(config, cache) / "checkpoint.pt")
+    store.restore_partial(config, checkpointer.path)  # a run in progress committed by another session
     if isinstance(config, StageTwoConfig):
         stage1 = get_or_train(config.stage1, data_root, progress, cache)
         output = train_stage_two(config, data_for(config.stage1, data_root),

@@ -11,16 +11,23 @@
   and a stage-II run keeps ``delta.pt``: only the tensors stage II changes (the classifier and the
   BatchNorm statistics), a few kB, applied on top of its stage I's weights.
 
+**Runs in progress** (``partial/<hash>.pt`` + ``.json``): the training checkpoint of a run not finished yet
+(model, optimiser, the objective's generators, history; ~6 MB for ResNet-32), committed at the end of a
+session so that the next session, on this machine or a new one, resumes the run from its last epoch
+(:func:`save_partial`, :func:`restore_partial`); removed once the run is stored.
+
 A store entry is read through the local cache: :func:`import_entry` writes a cache entry from it
 (weights restored to float32), so :class:`~ltlib.results.Result` has one layout to read. The store
 moves between machines as tarballs of at most 16 MiB (:func:`export_bundles` / :func:`import_bundles`).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import torch
@@ -179,4 +186,48 @@ def import_bundles(paths, root: Path | None = None) -> list[str]:
                 raise StoreError(f"{path}: refusing paths outside the store: {unsafe[:3]}")
             archive.extractall(root, filter="data")
             found += sorted({Path(n).parts[0] for n in names})
+    return found
+
+
+def partial_path(config, root: Path | None = None) -> Path:
+    return (root or store_root()) / "partial" / f"{config.hash()}.pt"
+
+
+def save_partial(config, checkpoint: Path, root: Path | None = None) -> dict | None:
+    """Copy the training checkpoint of an unfinished run into the store (``partial/<hash>.pt``, with a
+    ``.json`` naming the run, its completed epochs and the file's sha256); None when there is no checkpoint."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        return None
+    payload = checkpoint.read_bytes()  # the trainer replaces it atomically: this is one whole checkpoint
+    state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    path = partial_path(config, root)
+    atomic_write_bytes(path, payload)
+    record = {"hash": config.hash(), "config": config.identity(), "epochs_done": int(state["epoch"]),
+              "epochs": config.epochs, "sha256": hashlib.sha256(payload).hexdigest(), "git_commit": git_commit(),
+              "saved": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    atomic_write_json(path.with_suffix(".json"), record)
+    return record
+
+
+def restore_partial(config, checkpoint: Path, root: Path | None = None) -> int | None:
+    """Put a stored run in progress where training looks for its checkpoint, unless a checkpoint is already
+    there (it is as new or newer); returns the epochs it holds, or None. A partial entry whose sha256 or
+    config does not match is refused with :class:`StoreError`."""
+    path, checkpoint = partial_path(config, root), Path(checkpoint)
+    if checkpoint.is_file() or not path.is_file():
+        return None
+    record = json.loads(path.with_suffix(".json").read_text())
+    payload = path.read_bytes()
+    if record.get("config") != config.identity() or hashlib.sha256(payload).hexdigest() != record.get("sha256"):
+        raise StoreError(f"run in progress {path}: its config or sha256 does not match; delete it to start over")
+    atomic_write_bytes(checkpoint, payload)
+    return record["epochs_done"]
+
+
+def remove_partial(config, root: Path | None = None) -> bool:
+    path = partial_path(config, root)
+    found = path.is_file()
+    path.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
     return found

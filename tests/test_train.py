@@ -121,3 +121,27 @@ def test_cache_rejects_an_entry_of_another_config(quick_ce_result, tmp_path):
     assert load_result(ltlib.profile("quick"), tmp_path) is None
     (target / "config.json").write_text("{ truncated")
     assert load_result(ltlib.profile("quick"), tmp_path) is None
+
+
+def test_the_paper_profile_evaluates_sparsely_before_the_first_decay_and_every_epoch_after():
+    from ltlib.config import profile
+    from ltlib.schedules import evaluates_at
+
+    paper = profile("paper")
+    evaluated = [e for e in range(paper.epochs) if evaluates_at(paper, e)]
+    assert evaluated == list(range(9, 160, 10)) + list(range(160, 200))  # 16 + 40 of 200 passes
+    quick = profile("quick")
+    assert all(evaluates_at(quick, e) for e in range(quick.epochs))
+    assert profile("paper", eval_every=1).hash() != paper.hash()  # the rule is part of a run's identity
+    with pytest.raises(ValueError, match="eval_every"):
+        profile("paper", eval_every=0)
+
+
+def test_best_epoch_is_the_best_over_the_evaluated_epochs():
+    config = tiny_config(epochs=5, milestones=(4,), eval_every=2)
+    output = train_stage_one(config, tiny_data(), progress=False)
+    history = output.metrics["history"]
+    assert history["eval_epochs"] == [1, 3, 4] and len(history["test_top1"]) == 3 and len(history["loss"]) == 5
+    best = max(history["test_top1"])
+    assert output.metrics["best_top1"] == best
+    assert output.metrics["best_epoch"] == history["eval_epochs"][history["test_top1"].index(best)]

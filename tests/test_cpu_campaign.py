@@ -1,0 +1,135 @@
+"""The CPU campaign: its tiered plan, a run in progress carried by git to another machine and resumed to the
+uninterrupted result, and a failing run recorded and skipped while the campaign goes on."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+import ltlib.checkpoint
+import ltlib.train
+from ltlib import campaign, runsets, store, tables
+from ltlib.config import StageTwoConfig
+from ltlib.results import get_or_train, load_result
+from test_store import tiny_world  # noqa: F401  (fixture)
+from tinyruns import TINY, tiny_runset
+from ltlib.config import RunConfig
+
+
+def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
+    tiers = campaign.cpu_core_tiers("paper")
+    names = [name for name, _ in tiers]
+    assert [name[0] for name in names] == ["1", "2", "3", "4"]
+    configs = [config for _, group in tiers for config in group]
+    hashes = [config.hash() for config in configs]
+    assert len(hashes) == len(set(hashes))
+    h2t = runsets.h2t_stage_two("paper")
+    assert hashes[0] == h2t["stage I"].hash()  # the backbone every H2T run needs comes first
+    assert {c.hash() for c in tiers[0][1][1:]} >= {h2t["DR"].hash(), h2t["DR+H2T"].hash()}
+    assert all(isinstance(c, StageTwoConfig) and c.stage1 == h2t["stage I"] for _, g in tiers[:2] for c in g[1:]
+               if c is not h2t["stage I"])
+    assert {c.hash() for c in tiers[2][1]} == {c.hash() for c in runsets.margins("paper").values()}
+    needed = [*runsets.confusion("paper").values(), *runsets.p_sweep("paper").values(),
+              *(c for rows in (tables.smart_table1_rows("paper"), tables.h2t_table6_rows("paper"),
+                               tables.h2t_table5_rows("paper"), tables.h2t_table7_rows("paper")) for _, _, c in rows),
+              *runsets.quickstart("paper").values()]
+    assert {c.hash() for c in needed} <= set(hashes)
+    position = {digest: index for index, digest in enumerate(hashes)}
+    assert all(position[c.stage1.hash()] < position[c.hash()] for c in configs if isinstance(c, StageTwoConfig))
+    assert {c.imbalance_factor for c in configs if not isinstance(c, StageTwoConfig)} == {100.0}
+    assert {c.eval_every for c in configs if not isinstance(c, StageTwoConfig)} == {10}
+
+
+def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monkeypatch):
+    from ltlib.cli import main
+
+    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    assert main(["campaign", "--plan", "cpu-core", "--seeds", "0", "--dry-run", "--seconds-per-epoch", "50"]) == 0
+    out = capsys.readouterr().out
+    for name, group in campaign.cpu_core_tiers("paper"):
+        assert f"tier {name}: {len(group)} runs" in out
+    assert "mixup 1" in out and "schedule cmo" in out and "p=0.25" in out and "wd 0.0005" in out
+
+
+class Interrupted(Exception):
+    """Stands for the end of a session: the process stops right after a checkpoint."""
+
+
+def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_result(tiny_world, monkeypatch):  # noqa: F811
+    config = RunConfig(**{**TINY, "epochs": 4, "warmup_epochs": 1, "milestones": (3,)}, mixup_alpha=1.0)
+    run = campaign.PlannedRun(config, 0)
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "uninterrupted"))
+    uninterrupted = get_or_train(config, progress=False).metrics
+
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "session-1"))
+    save = ltlib.checkpoint.Checkpointer.save
+
+    def save_then_stop(self, state):
+        save(self, state)
+        if state["epoch"] == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "save", save_then_stop)
+    with pytest.raises(Interrupted):
+        get_or_train(config, progress=False)
+    monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "save", save)
+    repo = tiny_world / "repo"
+    monkeypatch.setenv("LTLIB_STORE", str(repo / "results"))
+    [record] = campaign.save_progress([run])
+    assert record["epochs_done"] == 2 and store.partial_path(config).is_file()
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "run in progress"], check=True)
+    clone = tiny_world / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    monkeypatch.setenv("LTLIB_STORE", str(clone / "results"))  # a new machine: the clone and an empty cache
+    monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "session-2"))
+    trained = []
+    real = ltlib.train.fit
+
+    def counting_fit(*args, **kwargs):
+        history = real(*args, **kwargs)
+        trained.append(len(history.loss))
+        return history
+
+    monkeypatch.setattr(ltlib.train, "fit", counting_fit)
+    assert campaign.work([run], progress=False) == [run.hash]
+    resumed = load_result(config).metrics
+    assert {k: v for k, v in resumed["history"].items() if "seconds" not in k} == \
+        {k: v for k, v in uninterrupted["history"].items() if "seconds" not in k}
+    assert resumed["final"] == uninterrupted["final"] and resumed["best_top1"] == uninterrupted["best_top1"]
+    assert not store.partial_path(config).exists()  # stored: the partial entry is gone
+    assert store.has_entry(config)
+
+
+def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypatch, capsys):  # noqa: F811
+    runs_by_label = tiny_runset("quick")
+    monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
+    runs = campaign.plan("quick", only=["99_tiny"])  # CE, BSCE, the stage I of DR+H2T, DR+H2T
+    bad = runs_by_label["DR+H2T"].stage1
+    real, calls = ltlib.train.train_stage_one, []
+
+    def failing(config, *args, **kwargs):
+        calls.append(config.hash())
+        if config.hash() == bad.hash():
+            raise FloatingPointError("non-finite loss at step 3")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(ltlib.train, "train_stage_one", failing)
+    done = campaign.work(runs, progress=False)
+    assert set(done) == {runs_by_label["CE"].hash(), runs_by_label["BSCE"].hash()}
+    record = json.loads(campaign.failure_path(bad).read_text())
+    assert record["hash"] == bad.hash() and "FloatingPointError: non-finite loss at step 3" in record["error"]
+    assert campaign.failure(runs_by_label["DR+H2T"]) == record  # the stage II is skipped with its stage I
+    assert calls.count(bad.hash()) == 1  # the stage II did not try its stage I again
+    assert "FAILED" in capsys.readouterr().out
+    calls.clear()
+    assert campaign.work(runs, progress=False) == [] and calls == []  # not retried
+    assert campaign.clear_failures(runs) == 1
+    monkeypatch.setattr(ltlib.train, "train_stage_one", real)
+    assert set(campaign.work(runs, progress=False)) == {bad.hash(), runs_by_label["DR+H2T"].hash()}
