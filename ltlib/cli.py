@@ -1,4 +1,4 @@
-"""Command line: ``python -m ltlib train|data|campaign|store|device-kit|figures`` (also installed as ``ltlib``).
+"""Command line: ``python -m ltlib train|data|campaign|store|device-kit|figures|reproduction`` (also installed as ``ltlib``).
 
 ``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
 starting from the chosen ``--profile``; it prints a summary table and the cache folder. Launched by
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
+    report = commands.add_parser("reproduction", help="rewrite REPRODUCTION.md's generated part from the results store")
+    report.add_argument("--out", default=None, help="file to write (default: REPRODUCTION.md in the repository)")
     return parser
 
 
@@ -220,6 +222,14 @@ def _device_kit(args) -> int:
     return 0
 
 
+def _reproduction(args) -> int:
+    from ltlib import reproduction
+
+    path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT)
+    print(f"wrote {path} from {reproduction.store.store_root()}")
+    return 0
+
+
 def _figures(args) -> int:
     from ltlib.regenerate import regenerate
 
@@ -242,7 +252,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "campaign":
             return _campaign(args, argv)
-        return {"train": _train, "data": _data, "figures": _figures, "store": _store,
+        return {"train": _train, "data": _data, "figures": _figures, "store": _store, "reproduction": _reproduction,
                 "device-kit": _device_kit}[args.command](args)
     except (ValueError, DataError, WordNetUnavailable, RunsNotStored, StoreError) as error:  # the message says what to do: no traceback
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -41,21 +41,54 @@ def profile_from(provenance: dict) -> str:
     return found.pop()
 
 
+def _collect(provenance: dict, key: str) -> list:
+    """The distinct values of ``key`` in a provenance and in the nested provenances of its runs, in order."""
+    found = []
+    for value in [provenance.get(key)] + [v.get(key) for v in provenance.values() if isinstance(v, dict)]:
+        if value is not None and value not in found:
+            found.append(value)
+    return found
+
+
+def provenance_line(provenance: dict, profile: str) -> str:
+    """What a figure is, in one line printed on the image: the profile (a quick figure says it is a pipeline
+    check, not a result), seeds, data, device and epochs of its runs."""
+    def joined(key, fmt="{}"):
+        return " / ".join(fmt.format(v) for v in _collect(provenance, key))
+
+    epochs = _collect(provenance, "epochs")
+    if profile == "quick":
+        head = (f"quick profile: a {'/'.join(map(str, epochs)) or 'few'}-epoch pipeline check, not a result")
+    else:
+        head = f"{profile} profile"
+    seeds = _collect(provenance, "seed")
+    seed = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else ""
+    parts = [head, seed, joined("data_source"), joined("device")]
+    if profile != "quick" and epochs:
+        parts.append(f"{' / '.join(map(str, epochs))} epochs")
+    return " · ".join(part for part in parts if part)
+
+
 def savefig(fig, name: str, data: dict, provenance: dict, profile: str | None = None) -> Path:
     """Save ``fig`` as PNG + PDF and ``data`` + ``provenance`` as JSON; returns the PNG path.
 
     The folder follows the profile (:func:`figure_folder`), taken from ``provenance`` (see
-    :func:`profile_from`) unless ``profile`` is given.
+    :func:`profile_from`) unless ``profile`` is given. The image carries its :func:`provenance_line`
+    at the bottom (and in the sidecar), so a figure seen alone still says what it is.
     """
     profile = profile or profile_from(provenance)
+    line = provenance_line(provenance, profile)
+    if not any(getattr(text, "_ltlib_provenance", False) for text in fig.texts):
+        text = fig.text(0.5, 0.0, line, ha="center", va="top", fontsize=7, color="0.35")
+        text._ltlib_provenance = True
     folder = figure_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
     for suffix, extra in (("png", {}), ("pdf", {"metadata": {"CreationDate": None}})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=suffix, dpi=DPI, bbox_inches="tight", **extra)
         atomic_write_bytes(folder / f"{name}.{suffix}", buffer.getvalue())
-    sidecar = {"figure": name, "profile": profile, "ltlib_version": __version__, "git_commit": git_commit(),
-               **provenance, "data": data}
+    sidecar = {"figure": name, "profile": profile, "provenance_line": line, "ltlib_version": __version__,
+               "git_commit": git_commit(), **provenance, "data": data}
     atomic_write_json(folder / f"{name}.json", sidecar)
     return folder / f"{name}.png"
 

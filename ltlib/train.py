@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import LongTailedData
 from ltlib.distributed import all_reduce_sum, broadcast_object, is_main, local_device, rank_and_world, wrap_model
-from ltlib.evaluate import evaluate, predict_test, top1
+from ltlib.evaluate import encode_outcomes, evaluate, predict_test, top1
 from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, fast_path
 from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
@@ -162,6 +162,7 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
     """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection)."""
     outputs = predict_test(model, data)  # one (sharded) pass over the test set for both split rules
     metrics = {"final": evaluate(model, None, data.test_labels, data.splits("counts"), outputs=outputs)}
+    metrics["test_outcomes"] = encode_outcomes(outputs[0].argmax(1), data.test_labels.cpu())  # paired tests
     metrics["final_ranges"] = evaluate(model, None, data.test_labels, data.splits("ranges"),
                                        full=False, outputs=outputs)["splits"]
     best, best_epoch = history.best()

@@ -38,3 +38,19 @@ def test_quick_figures_never_go_to_the_committed_folder(monkeypatch):
     monkeypatch.delenv("LTLIB_FIGURES", raising=False)
     assert plots.figure_folder("paper") == plots.REPO_ROOT / "figures"
     assert plots.figure_folder("quick") == plots.REPO_ROOT / "build" / "figures" / "quick"
+
+
+def test_every_saved_figure_says_what_it_is_on_the_image(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_FIGURES", str(tmp_path))
+    run = {"data_source": "CIFAR-10 (JPEG-q75 copy)", "seed": 0, "device": "cpu", "epochs": 200, "profile": "paper"}
+    line = plots.provenance_line({"CE": run, "SMART": run}, "paper")
+    assert line == "paper profile · seed 0 · CIFAR-10 (JPEG-q75 copy) · cpu · 200 epochs"
+    quick = plots.provenance_line({**run, "epochs": 3, "profile": "quick"}, "quick")
+    assert quick.startswith("quick profile: a 3-epoch pipeline check, not a result · seed 0")
+    assert "· seeds 0, 1 ·" in plots.provenance_line({"a": run, "b": {**run, "seed": 1}}, "paper")
+    fig, _ = plt.subplots()
+    plots.savefig(fig, "runs", {}, {"CE": run})
+    plots.savefig(fig, "runs", {}, {"CE": run})  # saved twice: one line on the image
+    assert [t.get_text() for t in fig.texts] == [line]
+    assert json.loads((tmp_path / "runs.json").read_text())["provenance_line"] == line
+    plt.close(fig)

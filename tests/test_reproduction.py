@@ -1,0 +1,79 @@
+"""REPRODUCTION.md from the store: intervals and paired tests against scipy, per-image outcomes round-trip,
+rows and verdicts filled from stored metrics only, the prose outside the markers kept."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ltlib import reproduction
+from ltlib.evaluate import decode_outcomes, encode_outcomes
+from ltlib.significance import binomial_two_sided, mcnemar, wilson_interval
+
+
+@pytest.mark.parametrize("correct, total", [(0, 10), (3, 10), (7312, 10000), (9999, 10000), (50, 50)])
+def test_the_wilson_interval_is_scipys(correct, total):
+    reference = stats.binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(correct, total) == pytest.approx((100 * reference.low, 100 * reference.high), abs=1e-9)
+    with pytest.raises(ValueError, match="correct must be in 0..10"):
+        wilson_interval(11, 10)
+
+
+def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_images():
+    rng = np.random.default_rng(0)
+    first = rng.random(10000) < 0.75
+    second = np.where(rng.random(10000) < 0.1, ~first, first) | (rng.random(10000) < 0.02)
+    test = mcnemar(first, second)
+    b, c = int((first & ~second).sum()), int((~first & second).sum())
+    assert (test["only_first"], test["only_second"]) == (b, c)
+    assert test["p_value"] == pytest.approx(stats.binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
+    assert test["difference"] == pytest.approx(100 * (second.mean() - first.mean()))
+    assert binomial_two_sided(0, 0) == 1.0 and binomial_two_sided(5, 10) == 1.0
+    with pytest.raises(ValueError, match="different test sets"):
+        mcnemar(first, second[:10])
+
+
+@pytest.mark.parametrize("classes", [10, 1000])
+def test_per_image_outcomes_round_trip(classes):
+    rng = np.random.default_rng(classes)
+    labels, predictions = rng.integers(0, classes, 10001), rng.integers(0, classes, 10001)
+    predictions[:5000] = labels[:5000]
+    encoded = encode_outcomes(predictions, labels)
+    decoded_predictions, correct = decode_outcomes(encoded)
+    assert np.array_equal(decoded_predictions, predictions) and np.array_equal(correct, predictions == labels)
+    assert encoded["dtype"] == ("<u1" if classes <= 256 else "<u2")
+
+
+def fake_metrics(correct: np.ndarray, best: float) -> dict:
+    top1 = 100 * correct.mean()
+    predictions = np.where(correct, 0, 1)
+    return {"final_top1": top1, "best_top1": best, "best_epoch": 171, "test_images": correct.size,
+            "test_outcomes": encode_outcomes(predictions, np.zeros(correct.size, dtype=int)),
+            "final": {"splits": {"many": 90.0, "medium": 70.5, "few": None}}, "train_seconds": 6000.0,
+            "device_name": "cpu (test)"}
+
+
+def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, monkeypatch):
+    rows = reproduction.table_rows()
+    dr = next(c for label, _, c in rows["H2T Table 6"] if label.startswith("DR (p=0, wd 0.0005"))
+    h2t = next(c for label, _, c in rows["H2T Table 6"] if label.startswith("DR+H2T (p=0.25, wd 0.0005"))
+    rng = np.random.default_rng(1)
+    base = rng.random(10000) < 0.78
+    method = base | (rng.random(10000) < 0.2)
+    stored = {dr.hash(): fake_metrics(base, 79.0), h2t.hash(): fake_metrics(method, 83.0)}
+    monkeypatch.setattr(reproduction, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    report = tmp_path / "REPRODUCTION.md"
+    report.write_text("# Title\n\nintro\n\n" + reproduction.BEGIN + "\nold\n" + reproduction.END + "\n\n## Prose kept\n")
+    reproduction.write(report, today="2026-12-01")
+    text = report.read_text()
+    assert "old" not in text and text.startswith("# Title\n\nintro\n") and text.endswith("## Prose kept\n")
+    low, high = wilson_interval(int(method.sum()), 10000)
+    assert f"| **{100 * method.mean():.2f}** [{low:.2f}, {high:.2f}] | 83.00 (epoch 172) | 90.00 / 70.50 / – |" in text
+    test = mcnemar(base, method)
+    assert (f"| DR+H2T vs DR (H2T Table 6) | DR (p=0, wd 0.0005, stage-I final epoch) | DR+H2T (p=0.25, wd 0.0005, "
+            f"stage-I final epoch) | +3.72 | {test['difference']:+.2f} | {test['only_first']} / {test['only_second']} |"
+            in text)
+    assert "supports the direction beyond the test set's sampling" in text
+    assert "the paper's number is" in text and "seed" in text
+    assert text.count("pending") > 20  # every other row
