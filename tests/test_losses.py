@@ -71,3 +71,24 @@ def test_reduce_loss_matches_torch_weighted_cross_entropy_and_eq10():
 def test_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss 'focal'"):
         LongTailLoss("focal", COUNTS)
+
+
+@pytest.mark.parametrize("name", ["ce", "bsce", "la", "ldam"])
+def test_bf16_logits_get_their_adjustments_and_cross_entropy_in_float32(name):
+    generator = torch.Generator().manual_seed(0)
+    counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    logits = torch.randn(256, 10, generator=generator).clamp(-1, 1)  # cosine-range logits, as LDAM's
+    targets = torch.randint(0, 10, (256,), generator=generator)
+    loss = LongTailLoss(name, counts)
+    low = logits.to(torch.bfloat16)
+    losses = loss.per_sample(low, targets)
+    assert losses.dtype == torch.float32
+    # exactly the float32 loss of the same (bf16-rounded) logits: nothing after the logits is rounded to bf16
+    assert torch.equal(losses, loss.per_sample(low.float(), targets))
+    rounded_inside = F.cross_entropy(
+        (low + loss.log_prior.to(torch.bfloat16)) if name in ("bsce", "la") else
+        (30 * (low - (loss.margins.to(torch.bfloat16)[targets][:, None]
+                      * F.one_hot(targets, 10).to(torch.bfloat16)))) if name == "ldam" else low,
+        targets, reduction="none").float()
+    if name != "ce":  # the old bf16 adjustment differs measurably from the float32 one
+        assert (rounded_inside - losses).abs().max() > 1e-3

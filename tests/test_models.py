@@ -90,3 +90,15 @@ def test_imagenet_weights_come_from_a_local_file_with_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="partial.pth does not fit ResNet: missing"):
         TorchvisionResNet("resnet50", 7, weights_file=tmp_path / "partial.pth")
     assert build_model("resnext50_32x4d", 5).seams[-2] == "layer4"
+
+
+def test_the_cosine_classifier_starts_with_unit_norm_class_vectors_as_ldam_drw():
+    from ltlib.models.seams import NormedLinear
+
+    torch.manual_seed(0)
+    head = NormedLinear(64, 100)
+    norms = head.weight.norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones(100), atol=1e-5, rtol=0)
+    assert head.weight.abs().max() <= 1.0 and head.weight.min() < 0 < head.weight.max()
+    default = torch.nn.init.kaiming_normal_(torch.empty(100, 64)).norm(dim=1)
+    assert default.mean() > 1.3  # what the head started with before: the cosine head's gradient ~ 1 / ||w||

@@ -68,12 +68,17 @@ class LongTailLoss:
         return self
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``(B,)`` losses for ``logits`` ``(B, C)`` and integer ``targets`` ``(B,)``."""
+        """``(B,)`` float32 losses for ``logits`` ``(B, C)`` and integer ``targets`` ``(B,)``.
+
+        The logits are cast to float32 first, whatever their dtype (bf16 under autocast): the log prior (BSCE, LA),
+        LDAM's margins and scale and the cross-entropy are computed in float32, so a loss adjustment of a few
+        hundredths is not rounded to bf16's ~3 significant digits."""
+        logits = logits.float()
         if self.name in ("bsce", "la"):
-            logits = logits + self.log_prior.to(logits.device, logits.dtype)
+            logits = logits + self.log_prior.to(logits.device, torch.float32)
         elif self.name == "ldam":
-            margin = self.margins.to(logits.device, logits.dtype)[targets]
-            target_mask = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+            margin = self.margins.to(logits.device, torch.float32)[targets]
+            target_mask = F.one_hot(targets, logits.shape[1]).to(torch.float32)
             logits = LDAM_SCALE * (logits - margin[:, None] * target_mask)
         return F.cross_entropy(logits, targets, reduction="none")
 
