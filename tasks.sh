@@ -4,6 +4,7 @@
 #   bash tasks.sh test [pytest args...]                                  run the whole test suite
 #   bash tasks.sh lab                                                    open the notebooks in JupyterLab
 #   bash tasks.sh campaign [--profile paper] [--seeds 0 1 2] [--only NAME] [--dry-run] [--workers K]
+#   bash tasks.sh cpu-campaign start|save|status                        the CPU plan in the background (README)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LTLIB_VENV:-.venv}"
@@ -23,14 +24,46 @@ bootstrap() {
   fi
 }
 
+# The CPU plan (python -m ltlib campaign --plan cpu-core --seeds 0) runs from a snapshot of HEAD in
+# build/campaign-tree, so that editing the working tree never changes the code of the running campaign; it
+# stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
+cpu_campaign() {
+  local root; root="$(pwd)"
+  local plan=(--profile paper --plan cpu-core --seeds 0)
+  case "${1:-}" in
+    start)
+      if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
+        echo "the CPU campaign already runs as pid $(cat build/campaign.log.pid)"; return 0
+      fi
+      mkdir -p build
+      git worktree remove --force build/campaign-tree >/dev/null 2>&1 || rm -rf build/campaign-tree
+      git worktree prune
+      git worktree add --force --detach build/campaign-tree HEAD >/dev/null
+      (cd build/campaign-tree && LTLIB_STORE="$root/results" "$root/$VENV/bin/python" -m ltlib campaign \
+         "${plan[@]}" --detach "$root/build/campaign.log") ;;
+    save)  # the session's end: runs in progress into results/partial/, complete paper figures, REPRODUCTION.md
+      "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --save-progress
+      "$VENV/bin/python" -m ltlib figures --profile paper || echo "a paper figure failed: see above"
+      "$VENV/bin/python" -m ltlib reproduction
+      git status --short results figures REPRODUCTION.md ;;
+    status)
+      if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
+        echo "running as pid $(cat build/campaign.log.pid)"; else echo "not running"; fi
+      tail -n 3 build/campaign.log 2>/dev/null || true
+      "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | grep -v '^  ' ;;
+    *) echo "usage: bash tasks.sh cpu-campaign start|save|status" >&2; return 2 ;;
+  esac
+}
+
 command="${1:-}"
 shift || true
 case "$command" in
   figures) bootstrap; exec "$VENV/bin/python" -m ltlib figures "$@" ;;
   test)    bootstrap; exec "$VENV/bin/python" -m pytest "$@" ;;
   campaign) bootstrap; exec "$VENV/bin/python" -m ltlib campaign "$@" ;;
+  cpu-campaign) bootstrap; cpu_campaign "$@" ;;
   lab)     bootstrap
            root_flag=(); [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # containers often run as root
            exec "$VENV/bin/jupyter" lab notebooks/ "${root_flag[@]}" "$@" ;;
-  *) echo "usage: bash tasks.sh figures|test|lab|campaign [args]" >&2; exit 2 ;;
+  *) echo "usage: bash tasks.sh figures|test|lab|campaign|cpu-campaign [args]" >&2; exit 2 ;;
 esac

@@ -136,12 +136,88 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
 
 def epochs_of(config) -> float:
     """Reference-epoch equivalents of a run: its epochs, scaled by its training-set size against
-    CIFAR-10-LT IF 100; a SMART step with two full batches costs two, a stage-II epoch about half
-    (a frozen backbone: forward passes only, two branches)."""
+    CIFAR-10-LT IF 100; a SMART step with two full batches costs two, a stage-II epoch about three quarters
+    (a frozen backbone: no backbone gradients, two branches; 380 vs 524 ms per step on the 2-core CPU)."""
     if isinstance(config, StageTwoConfig):
-        return config.epochs * 0.5 * sum(train_counts(config.stage1)) / REFERENCE_IMAGES
+        return config.epochs * 0.75 * sum(train_counts(config.stage1)) / REFERENCE_IMAGES
     double = config.method == "smart" and config.smart_batches == "full"
     return config.epochs * (2 if double else 1) * sum(train_counts(config)) / REFERENCE_IMAGES
+
+
+def measure_seconds_per_epoch(steps: int = 4, warmup: int = 1, data_root: str | None = None) -> dict:
+    """One reference epoch measured on the machine at hand: the stage-I step of H2T's paper run (CE + mixup,
+    CIFAR-10-LT IF 100, eager, this device) timed over ``steps`` steps after ``warmup``, times the steps of an
+    epoch, plus the paper profile's share of test passes (56 of 200 epochs evaluate; one pass timed on 1,024
+    test images and scaled to the test set). Another process training beside it (the campaign) slows it."""
+    import torch
+
+    from ltlib.evaluate import predict
+    from ltlib.methods import build_objective
+    from ltlib.models import build_model
+    from ltlib.results import data_for
+    from ltlib.schedules import evaluates_at
+    from ltlib.train import resolve_device, seeded_generator
+
+    config = tables.h2t_stage_one("paper")
+    device = resolve_device(config.device)
+    data = data_for(config, data_root).to(device)
+    model = build_model(config.model, data.num_classes).to(device)
+    objective = build_objective(config, data, model, seeded_generator(0, device))
+    objective.network = model
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    steps_per_epoch = objective.start_epoch(0)
+    started = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+        loss = objective.loss(step, 0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - started) / steps
+    sample = data.test_images[:1024]
+    started = time.perf_counter()
+    predict(model, sample)
+    per_pass = (time.perf_counter() - started) * data.test_labels.numel() / sample.shape[0]
+    share = sum(evaluates_at(config, e) for e in range(config.epochs)) / config.epochs
+    return {"seconds_per_step": per_step, "steps_per_epoch": steps_per_epoch, "seconds_per_test_pass": per_pass,
+            "seconds_per_epoch": per_step * steps_per_epoch + share * per_pass, "device": str(device)}
+
+
+def observed_seconds_per_epoch(runs) -> dict | None:
+    """One reference epoch as the planned runs trained it on this machine: from the newest checkpoint (or cached
+    result) of a planned stage-I run with at least 3 epochs, the median training seconds of its epochs, scaled to
+    the reference epoch, plus its mean evaluation seconds per epoch. None when no such run exists here."""
+    import statistics
+
+    import torch
+
+    found = []
+    for run in runs:
+        if isinstance(run.config, StageTwoConfig):
+            continue
+        folder = run_folder(run.config)
+        if (folder / "metrics.json").is_file():
+            history = json.loads((folder / "metrics.json").read_text())["history"]
+            when = (folder / "metrics.json").stat().st_mtime
+        elif (folder / "checkpoint.pt").is_file():
+            history = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+            when = (folder / "checkpoint.pt").stat().st_mtime
+        else:
+            continue
+        if len(history.get("train_seconds", [])) >= 3:
+            found.append((when, run, history))
+    if not found:
+        return None
+    _, run, history = max(found, key=lambda item: item[0])
+    scale = epochs_of(run.config) / run.config.epochs
+    train = statistics.median(history["train_seconds"]) / scale
+    evaluation = (sum(history["seconds"]) - sum(history["train_seconds"])) / len(history["seconds"])
+    return {"seconds_per_epoch": train + evaluation, "run": run.hash, "epochs": len(history["train_seconds"])}
 
 
 def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1) -> float:
@@ -299,11 +375,13 @@ def export(runs, out: Path) -> list[Path]:
 
 
 def detach(argv: list[str], log_path: Path) -> int:
-    """Start this campaign again in a new process session that outlives the caller; returns its pid."""
+    """Start this campaign again in a new process session that outlives the caller; returns its pid, also
+    written to ``<log>.pid`` so that scripts follow the campaign by its process id (no ``pgrep``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "ltlib", *argv], stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    Path(f"{log_path}.pid").write_text(f"{process.pid}\n")
     return process.pid
 
 

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--retry-failed", action="store_true", help="forget recorded failures of planned runs")
     campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
-    campaign.add_argument("--seconds-per-epoch", type=float, default=None,
+    campaign.add_argument("--seconds-per-epoch", type=float, default=None,  # a dry run without it measures
                           help="for the estimate: seconds per stage-I epoch (default: 1.5 on CUDA, 4 on CPU)")
     campaign.add_argument("--detach", metavar="LOG", default=None,
                           help="run in a new process session that outlives this one, logging to LOG")
@@ -186,6 +186,17 @@ def _campaign(args, argv) -> int:
     todo = [run for run in runs if missing_runs([run.config])]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
+    observed = campaign.observed_seconds_per_epoch(runs) if args.seconds_per_epoch is None else None
+    if observed:
+        seconds = observed["seconds_per_epoch"]
+        print(f"measured here: {seconds:.1f} s per reference epoch (median training epoch of run {observed['run']}, "
+              f"{observed['epochs']} epochs so far, plus its mean evaluation time per epoch)")
+    elif args.dry_run and args.seconds_per_epoch is None and todo:
+        measured = campaign.measure_seconds_per_epoch()
+        seconds = measured["seconds_per_epoch"]
+        print(f"measured here ({measured['device']}): {measured['seconds_per_step']:.3f} s per stage-I step x "
+              f"{measured['steps_per_epoch']} steps + test passes of {measured['seconds_per_test_pass']:.1f} s on 56 of "
+              f"200 epochs = {seconds:.1f} s per reference epoch (slower while another process trains here)")
     print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)
     if not args.dry_run:
         campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),

@@ -66,7 +66,7 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
         missing = unstored_runs(path, profile)
         if missing:
             return NotebookRun(path.name, 0.0, skipped=f"{len(missing)} paper runs not stored yet; produce them "
-                                                        f"on a GPU with: python -m ltlib campaign --profile paper "
+                                                        f"with: python -m ltlib campaign --profile paper "
                                                         f"--only {path.stem}")
     output_folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
