@@ -9,13 +9,14 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
    (seams, ResNet-32, torchvision ResNets), ``schedules``, ``semantics``, ``checkpoint``, ``distributed``
    (torchrun processes), ``fast`` (bf16, channels_last, compiled stages)
 2. ``methods`` (losses, the method registry, the stage-I objective, SMART, CMO, H2T),
-   ``evaluate``, ``embedding``
+   ``evaluate``, ``embedding``, ``significance`` (intervals and paired tests)
 3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)
 4. ``train`` (the one loop), ``store`` (the committed results store)
 5. ``results`` (cache and ``Result``, the notebooks' API)
 6. ``tables``, ``plots``, ``runsets`` (what each notebook trains)
-7. ``campaign`` (train and store everything the notebooks need), ``devicekit`` (what a GPU machine carries),
-   ``regenerate``
+7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
+   nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``reproduction`` (REPRODUCTION.md from
+   the store)
 8. ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--only", nargs="*", default=None, help="only notebooks whose name contains one of these")
     campaign.add_argument("--plan", choices=("notebooks", "cpu-core"), default="notebooks",
                           help="notebooks: every run of every notebook; cpu-core: the papers' cores in tiers "
-                               "(IF 100, the CPU's plan; see ltlib.campaign.cpu_core_tiers)")
+                               "(IF 100, the CPU's plan; see ltlib.plans.cpu_core_tiers)")
     campaign.add_argument("--save-progress", action="store_true",
                           help="copy the checkpoints of the plan's unfinished runs into the store (results/partial/) "
                                "for a commit, so another machine resumes them; trains nothing")
@@ -166,7 +166,7 @@ def _data(args) -> int:
 def _campaign(args, argv) -> int:
     import torch
 
-    from ltlib import campaign
+    from ltlib import campaign, plans
     from ltlib.results import missing_runs
     from ltlib.store import store_root
 
@@ -175,7 +175,7 @@ def _campaign(args, argv) -> int:
         pid = campaign.detach(rest, Path(args.detach))
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
-    runs = campaign.plan_named(args.plan, args.profile, args.seeds, args.only, args.dataset)
+    runs = plans.plan_named(args.plan, args.profile, args.seeds, args.only, args.dataset)
     if args.save_progress:
         for record in campaign.save_progress(runs):
             print(f"saved run in progress {record['hash']} {record['run']}: {record['epochs_done']}/{record['epochs']} "
@@ -185,14 +185,14 @@ def _campaign(args, argv) -> int:
         print(f"cleared {campaign.clear_failures(runs)} recorded failure(s)")
     todo = [run for run in runs if missing_runs([run.config])]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    seconds = args.seconds_per_epoch or campaign.DEFAULT_SECONDS_PER_EPOCH[device]
-    observed = campaign.observed_seconds_per_epoch(runs) if args.seconds_per_epoch is None else None
+    seconds = args.seconds_per_epoch or plans.DEFAULT_SECONDS_PER_EPOCH[device]
+    observed = plans.observed_seconds_per_epoch(runs) if args.seconds_per_epoch is None else None
     if observed:
         seconds = observed["seconds_per_epoch"]
         print(f"measured here: {seconds:.1f} s per reference epoch (median training epoch of run {observed['run']}, "
               f"{observed['epochs']} epochs so far, plus its mean evaluation time per epoch)")
     elif args.dry_run and args.seconds_per_epoch is None and todo:
-        measured = campaign.measure_seconds_per_epoch()
+        measured = plans.measure_seconds_per_epoch()
         seconds = measured["seconds_per_epoch"]
         print(f"measured here ({measured['device']}): {measured['seconds_per_step']:.3f} s per stage-I step x "
               f"{measured['steps_per_epoch']} steps + test passes of {measured['seconds_per_test_pass']:.1f} s on 56 of "

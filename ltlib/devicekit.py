@@ -14,7 +14,7 @@ the CIFAR-10 copy nor WordNet. :func:`build` writes one file, ``device_data/kit.
   changes); the machine gets no ``.git``, so its results carry this commit (``$LTLIB_GIT_COMMIT``).
   Build the kit right before the calls, from the code that travels with them.
 
-The rows are those of every run :func:`ltlib.campaign.plan` lists at the kit's profiles (for CIFAR-10-LT:
+The rows are those of every run :func:`ltlib.plans.plan` lists at the kit's profiles (for CIFAR-10-LT:
 the IF 50 subset, which holds the IF 100 and IF 200 ones, and the full test set: 13,996 + 10,000 images,
 70.3 MiB of pixels). xz (preset 6) packs them into 52.9 MiB, measured on the JPEG-q75 copy; zlib, as in
 ``np.savez_compressed``, keeps about 92 % of such pixels (the shared test npz) and would not fit.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltlib import campaign
+from ltlib import plans
 from ltlib.config import RunConfig, StageTwoConfig
 from ltlib.data import long_tailed_selection
 from ltlib.data.cifar import DataError, load_cifar
@@ -51,7 +51,7 @@ def stage_one_configs(profiles=("paper",), seeds=(0,)) -> list[RunConfig]:
     """The distinct stage-I configs (a stage-II run's included) of the campaign at ``profiles``."""
     configs = {}
     for name in profiles:
-        for run in campaign.plan(name, seeds):
+        for run in plans.plan(name, seeds):
             config = run.config.stage1 if isinstance(run.config, StageTwoConfig) else run.config
             configs[config.hash()] = config
     return list(configs.values())

@@ -3,7 +3,7 @@
 The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything between :data:`BEGIN` and
 :data:`END` is rewritten from the store on each call:
 
-* the status of the CPU plan (:func:`ltlib.campaign.cpu_core_tiers`): runs stored per tier, runs in progress
+* the status of the CPU plan (:func:`ltlib.plans.cpu_core_tiers`): runs stored per tier, runs in progress
   (``results/partial/``), failures (``results/failed/``);
 * the protocol of our numbers;
 * every CIFAR-10-LT IF 100 table row: the paper's number and where it comes from, our final-epoch top-1 with its
@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from ltlib import campaign, runsets, store, tables
+from ltlib import campaign, plans, runsets, store, tables
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
@@ -215,7 +215,7 @@ def verdicts(assessed: list[dict], root: Path | None = None) -> list[str]:
 
 def status_section(root: Path | None = None) -> list[str]:
     lines = ["| tier | stored | runs |", "|---|---|---|"]
-    for name, configs in campaign.cpu_core_tiers("paper"):
+    for name, configs in plans.cpu_core_tiers("paper"):
         stored = [c for c in configs if stored_metrics(c, root) is not None]
         lines.append(f"| {name} | {len(stored)} / {len(configs)} | "
                      + "; ".join(f"{describe(c)} ({'stored' if c in stored else state_of(c, root)})"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ltlib.train
-from ltlib import campaign, runsets
+from ltlib import campaign, plans, runsets
 from ltlib.config import StageTwoConfig
 from ltlib.models import build_model
 from ltlib.results import load_result
@@ -18,7 +18,7 @@ from tinyruns import run_concurrently, tiny_runset
 
 
 def test_the_paper_plan_holds_every_notebook_run_in_value_order():
-    runs = campaign.plan("paper", seeds=(0, 1, 2))
+    runs = plans.plan("paper", seeds=(0, 1, 2))
     hashes = [run.hash for run in runs]
     assert len(hashes) == len(set(hashes))
     for name in runsets.NOTEBOOK_RUNSETS:
@@ -33,13 +33,13 @@ def test_the_paper_plan_holds_every_notebook_run_in_value_order():
     factors = {run.config.imbalance_factor for run in runs if not isinstance(run.config, StageTwoConfig)}
     assert factors == {200.0, 100.0, 50.0}  # H2T Table 6 and SMART Table 1 columns
     with pytest.raises(ValueError, match="--only \\['99'\\] matches no notebook"):
-        campaign.plan("paper", only=["99"])
+        plans.plan("paper", only=["99"])
 
 
 def test_the_cifar100_plan_is_the_same_plan_on_cifar100_with_its_own_paper_numbers():
     from ltlib import tables
 
-    ten, hundred = campaign.plan("paper", seeds=(0,)), campaign.plan("paper", seeds=(0,), dataset="cifar100")
+    ten, hundred = plans.plan("paper", seeds=(0,)), plans.plan("paper", seeds=(0,), dataset="cifar100")
     assert len(hundred) == len(ten)
     stage_one = [r.config.stage1 if isinstance(r.config, StageTwoConfig) else r.config for r in hundred]
     assert {c.dataset for c in stage_one} == {"cifar100"}
@@ -58,7 +58,7 @@ def state_bytes(state: dict) -> int:
 
 
 def test_the_stored_campaign_fits_in_40_mb():
-    runs = campaign.plan("paper", seeds=(0, 1, 2))
+    runs = plans.plan("paper", seeds=(0, 1, 2))
     model = build_model("resnet32", 10)
     full = state_bytes({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()})
     delta = state_bytes({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()
@@ -71,7 +71,7 @@ def test_the_stored_campaign_fits_in_40_mb():
 
 def test_a_campaign_killed_midway_trains_only_what_is_missing(tiny_world, monkeypatch):  # noqa: F811
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
-    runs = campaign.plan("quick", only=["99_tiny"])
+    runs = plans.plan("quick", only=["99_tiny"])
     assert len(runs) == 4  # CE, BSCE, the stage I of DR+H2T, DR+H2T
     trained, real = [], ltlib.train.train_stage_one
 
@@ -97,16 +97,16 @@ WORKER = """
 import sys
 sys.path.insert(0, {tests!r})
 from tinyruns import tiny_runset
-from ltlib import campaign, runsets
+from ltlib import campaign, plans, runsets
 runsets.NOTEBOOK_RUNSETS["99_tiny"] = tiny_runset
-print("trained", ",".join(campaign.work(campaign.plan("quick", only=["99_tiny"]), progress=False, poll_seconds=0.2)))
+print("trained", ",".join(campaign.work(plans.plan("quick", only=["99_tiny"]), progress=False, poll_seconds=0.2)))
 """
 
 
 def test_packed_workers_split_the_runs_and_give_what_each_gives_alone(tiny_world, monkeypatch):  # noqa: F811
     done = [h for trained in run_concurrently(WORKER) for h in trained.split(",") if h]
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
-    runs = campaign.plan("quick", only=["99_tiny"])
+    runs = plans.plan("quick", only=["99_tiny"])
     assert sorted(done) == sorted(run.hash for run in runs)  # every run once, split between the workers
     packed = {run.hash: load_result(run.config).metrics for run in runs}
     monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "alone"))
@@ -124,8 +124,8 @@ def test_dry_run_prints_the_plan_and_trains_nothing(capsys, tmp_path, monkeypatc
     assert main(["campaign", "--profile", "paper", "--seeds", "0", "--only", "06_tau", "--dry-run",
                  "--seconds-per-epoch", "1.45"]) == 0
     out = capsys.readouterr().out
-    runs = campaign.plan("paper", seeds=(0,), only=["06_tau"])
+    runs = plans.plan("paper", seeds=(0,), only=["06_tau"])
     assert f"{len(runs)} runs planned, 0 already cached or stored, {len(runs)} to train" in out
-    minutes = campaign.estimate_minutes(runs, 1.45)
+    minutes = plans.estimate_minutes(runs, 1.45)
     assert f"about {minutes:.1f} min" in out and minutes == pytest.approx(12 * 200 * 2 * 1.45 / 60)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("metrics.json"))

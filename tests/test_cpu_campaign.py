@@ -3,14 +3,13 @@ uninterrupted result, and a failing run recorded and skipped while the campaign 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
 
 import ltlib.checkpoint
 import ltlib.train
-from ltlib import campaign, runsets, store, tables
+from ltlib import campaign, plans, runsets, store, tables
 from ltlib.config import StageTwoConfig
 from ltlib.results import get_or_train, load_result
 from test_store import tiny_world  # noqa: F401  (fixture)
@@ -19,7 +18,7 @@ from ltlib.config import RunConfig
 
 
 def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
-    tiers = campaign.cpu_core_tiers("paper")
+    tiers = plans.cpu_core_tiers("paper")
     names = [name for name, _ in tiers]
     assert [name[0] for name in names] == ["1", "2", "3", "4"]
     configs = [config for _, group in tiers for config in group]
@@ -49,7 +48,7 @@ def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monke
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
     assert main(["campaign", "--plan", "cpu-core", "--seeds", "0", "--dry-run", "--seconds-per-epoch", "50"]) == 0
     out = capsys.readouterr().out
-    for name, group in campaign.cpu_core_tiers("paper"):
+    for name, group in plans.cpu_core_tiers("paper"):
         assert f"tier {name}: {len(group)} runs" in out
     assert "mixup 1" in out and "schedule cmo" in out and "p=0.25" in out and "wd 0.0005" in out
 
@@ -60,7 +59,7 @@ class Interrupted(Exception):
 
 def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_result(tiny_world, monkeypatch):  # noqa: F811
     config = RunConfig(**{**TINY, "epochs": 4, "warmup_epochs": 1, "milestones": (3,)}, mixup_alpha=1.0)
-    run = campaign.PlannedRun(config, 0)
+    run = plans.PlannedRun(config, 0)
     monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "uninterrupted"))
     uninterrupted = get_or_train(config, progress=False).metrics
 
@@ -110,7 +109,7 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
 def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypatch, capsys):  # noqa: F811
     runs_by_label = tiny_runset("quick")
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
-    runs = campaign.plan("quick", only=["99_tiny"])  # CE, BSCE, the stage I of DR+H2T, DR+H2T
+    runs = plans.plan("quick", only=["99_tiny"])  # CE, BSCE, the stage I of DR+H2T, DR+H2T
     bad = runs_by_label["DR+H2T"].stage1
     real, calls = ltlib.train.train_stage_one, []
 

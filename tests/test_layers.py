@@ -9,13 +9,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ltlib"
 LAYERS = {
     "ltlib.version": 0, "ltlib.checks": 0, "ltlib.storage": 0,
     "ltlib.data": 1, "ltlib.models": 1, "ltlib.distributed": 1, "ltlib.fast": 1, "ltlib.schedules": 1, "ltlib.semantics": 1, "ltlib.checkpoint": 1,
-    "ltlib.methods": 2, "ltlib.evaluate": 2, "ltlib.embedding": 2,
+    "ltlib.methods": 2, "ltlib.evaluate": 2, "ltlib.embedding": 2, "ltlib.significance": 2,
     "ltlib.config": 3,
     "ltlib.train": 4,
     "ltlib.results": 5,
     "ltlib.store": 4,
     "ltlib.tables": 6, "ltlib.plots": 6, "ltlib.runsets": 6, "ltlib.toy": 6, "ltlib.widgets": 6,
-    "ltlib.campaign": 7, "ltlib.devicekit": 7, "ltlib.regenerate": 7,
+    "ltlib.plans": 7, "ltlib.campaign": 7, "ltlib.devicekit": 7, "ltlib.regenerate": 7, "ltlib.reproduction": 7,
     "ltlib.cli": 8, "ltlib.__main__": 8,
 }
 
