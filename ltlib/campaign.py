@@ -31,7 +31,8 @@ from ltlib import plans, store
 from ltlib.config import StageTwoConfig
 from ltlib.plans import plan_named
 from ltlib.results import describe, get_or_train, load_result, run_folder
-from ltlib.storage import file_lock
+from ltlib.storage import environment, file_lock
+from ltlib.train import DeviceUnavailable
 
 def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
     lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
@@ -106,6 +107,27 @@ def store_run(config, root: Path | None = None) -> Path:
     return store.write_entry(result, root)
 
 
+def train_or_fall_back(config, progress: bool = True, log=print):
+    """:func:`get_or_train`; when the run fails on a compiled fast path, once more on eager from its start, with
+    ``metrics["fast_path_fallback"]`` naming the error (``metrics["fast_path"]`` then says eager)."""
+    try:
+        return get_or_train(config, progress=progress, train=True)
+    except DeviceUnavailable:
+        raise
+    except Exception as error:
+        from ltlib.checkpoint import Checkpointer
+        from ltlib.fast import fast_path
+        from ltlib.train import resolve_device
+
+        if fast_path(resolve_device(config.device)).compile is None:
+            raise
+        reason = f"{type(error).__name__}: {error}"[:400]
+        log(f"[pid {os.getpid()}] {config.hash()} failed on the compiled fast path ({reason}); once more on eager")
+        Checkpointer(run_folder(config) / "checkpoint.pt").remove()  # no epoch of the failed path is kept
+        with environment(LTLIB_FAST="0", LTLIB_FAST_FALLBACK=reason):
+            return get_or_train(config, progress=progress, train=True)
+
+
 def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> list[str]:
     """One worker: train and store every run no other worker has claimed; returns the hashes it trained."""
     done, pending = [], list(runs)
@@ -124,8 +146,10 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
                 try:
                     for config in needed + [run.config]:  # a failing stage I is recorded as its own failure
                         current = config
-                        get_or_train(config, progress=progress, train=True)
+                        train_or_fall_back(config, progress, log)
                     store_run(run.config)
+                except DeviceUnavailable:
+                    raise  # nothing may train here: the worker stops, no run is marked failed
                 except Exception as error:  # recorded and skipped: the next run goes on
                     path = record_failure(current, error)
                     log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} FAILED: {type(error).__name__}: "

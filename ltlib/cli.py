@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--dataset", choices=("cifar10", "cifar100"), default="cifar10",
                           help="CIFAR-10-LT (default) or CIFAR-100-LT (torchvision downloads it where there is internet)")
     campaign.add_argument("--only", nargs="*", default=None, help="only notebooks whose name contains one of these")
-    campaign.add_argument("--plan", choices=("notebooks", "cpu-core"), default="notebooks",
+    campaign.add_argument("--plan", choices=("notebooks", "cpu-core", "device"), default="notebooks",
                           help="notebooks: every run of every notebook; cpu-core: the papers' cores in tiers "
-                               "(IF 100, the CPU's plan; see ltlib.plans.cpu_core_tiers)")
+                               "(IF 100, the CPU's plan; see ltlib.plans.cpu_core_tiers); device: cpu-core first, "
+                               "then every other notebook run")
     campaign.add_argument("--save-progress", action="store_true",
                           help="copy the checkpoints of the plan's unfinished runs into the store (results/partial/) "
                                "for a commit, so another machine resumes them; trains nothing")

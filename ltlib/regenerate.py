@@ -7,13 +7,12 @@ the failing cell.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltlib.storage import REPO_ROOT
+from ltlib.storage import REPO_ROOT, environment
 
 NOTEBOOK_FOLDER = REPO_ROOT / "notebooks"
 #: a cell that runs longer fails with a clear error instead of hanging the executor (a quick-profile cell
@@ -72,7 +71,7 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
     started = time.perf_counter()
     try:
         # the kernel inherits these: paper figures never train; explorers draw static figures (ltlib.widgets)
-        with _environment(LTLIB_TRAIN="0" if profile == "paper" else None, LTLIB_STATIC_WIDGETS="1"):
+        with environment(LTLIB_TRAIN="0" if profile == "paper" else None, LTLIB_STATIC_WIDGETS="1"):
             papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
                                        parameters={"profile": profile, **(parameters or {})},
                                        cwd=str(path.parent), progress_bar=False,
@@ -80,21 +79,6 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
     except Exception as error:  # papermill raises PapermillExecutionError for cell failures
         return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
     return NotebookRun(path.name, time.perf_counter() - started)
-
-
-@contextlib.contextmanager
-def _environment(**values):
-    """Set the environment variables that are not None for the duration, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update({name: value for name, value in values.items() if value is not None})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None,

@@ -384,6 +384,8 @@ def _train(config, data_root, progress: bool, cache: Path | None) -> Result:
     output.metrics["device_name"] = device_name(device)
     output.metrics["software"] = software_versions()  # ltlib, torch, Python, sha256 of requirements-lock.txt
     output.metrics["processes"] = rank_and_world()[1]  # data-parallel processes that trained it
+    if os.environ.get("LTLIB_FAST_FALLBACK"):  # set by the campaign when a compiled run failed and ran eagerly
+        output.metrics["fast_path_fallback"] = os.environ["LTLIB_FAST_FALLBACK"]
     TRAINED.append(config.hash())
     if not is_main():  # rank 0 writes the entry; the others return the same metrics
         return Result(config, output.metrics, run_folder(config, cache))

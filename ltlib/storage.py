@@ -27,6 +27,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = REPO_ROOT / "requirements-lock.txt"
 
 
+@contextlib.contextmanager
+def environment(**values):
+    """Set the environment variables that are not None for the duration, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: value for name, value in values.items() if value is not None})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def cache_root() -> Path:
     """``$LTLIB_CACHE`` when set, else ``~/.cache/ltlib``."""
     cache = os.environ.get("LTLIB_CACHE")

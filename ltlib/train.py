@@ -42,8 +42,21 @@ def progress_bar(iterable, progress: bool = True, **options):
     return tqdm(iterable, disable=quiet, **options)
 
 
+#: set to 1 where a run must not fall back to the CPU (the device call): ``auto`` without CUDA then stops
+REQUIRE_CUDA_ENV = "LTLIB_REQUIRE_CUDA"
+
+
+class DeviceUnavailable(RuntimeError):
+    """CUDA is required here (``$LTLIB_REQUIRE_CUDA=1``) but not available: nothing should train on the CPU."""
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` = CUDA when available; under data parallelism on GPUs, this process's GPU."""
+    """``auto`` = CUDA when available (required when ``$LTLIB_REQUIRE_CUDA=1``: :class:`DeviceUnavailable`
+    otherwise, e.g. when a CUDA MPS daemon left clients without a device); under data parallelism on GPUs,
+    this process's GPU."""
+    if name == "auto" and os.environ.get(REQUIRE_CUDA_ENV) == "1" and not torch.cuda.is_available():
+        raise DeviceUnavailable(f"device 'auto' would train on the CPU, but {REQUIRE_CUDA_ENV}=1: CUDA is not "
+                                "available to this process (driver, CUDA_VISIBLE_DEVICES or an MPS daemon)")
     if name == "auto":
         return local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name == "cuda" and not torch.cuda.is_available():

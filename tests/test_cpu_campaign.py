@@ -3,6 +3,7 @@ uninterrupted result, and a failing run recorded and skipped while the campaign 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -132,3 +133,34 @@ def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypat
     assert campaign.clear_failures(runs) == 1
     monkeypatch.setattr(ltlib.train, "train_stage_one", real)
     assert set(campaign.work(runs, progress=False)) == {bad.hash(), runs_by_label["DR+H2T"].hash()}
+
+
+def test_a_run_failing_on_a_compiled_path_runs_once_more_on_eager_and_says_so(tiny_world, monkeypatch):  # noqa: F811
+    config = RunConfig(**TINY)
+    real, paths = ltlib.train.train_stage_one, []
+
+    def fails_when_compiled(config, *args, **kwargs):
+        paths.append(os.environ.get("LTLIB_FAST"))
+        if os.environ.get("LTLIB_FAST") == "stages":
+            raise RuntimeError("inductor: C++ compile failed")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(ltlib.train, "train_stage_one", fails_when_compiled)
+    monkeypatch.setenv("LTLIB_FAST", "stages")  # a compiled path (bf16 + inductor) on the CPU
+    assert campaign.work([plans.PlannedRun(config, 0)], progress=False) == [config.hash()]
+    assert paths == ["stages", "0"] and os.environ["LTLIB_FAST"] == "stages"  # the environment is restored
+    metrics = store.read_entry(config)[1]
+    assert metrics["fast_path_fallback"] == "RuntimeError: inductor: C++ compile failed"
+    assert metrics["fast_path"]["compile"] is None and metrics["fast_path"]["dtype"] == "float32"
+    assert campaign.failure(config) is None
+
+
+def test_where_cuda_is_required_a_run_never_trains_on_the_cpu(tiny_world, monkeypatch):  # noqa: F811
+    from ltlib.train import DeviceUnavailable
+
+    config = RunConfig(**{**TINY, "device": "auto"})
+    monkeypatch.setenv("LTLIB_REQUIRE_CUDA", "1")
+    monkeypatch.setattr(ltlib.train.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceUnavailable, match="LTLIB_REQUIRE_CUDA=1"):
+        campaign.work([plans.PlannedRun(config, 0)], progress=False)
+    assert campaign.failure(config) is None and load_result(config) is None  # not a failed run: nothing ran
