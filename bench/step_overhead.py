@@ -10,8 +10,9 @@ to the host (``.item()``, ``nonzero``, ``unique`` ...) stops with an error, whic
 objective's ``host_sync`` (the fast path promises none inside an epoch). ``--paths`` chooses the ways of
 computing the step (:mod:`ltlib.fast`): ``eager`` (float32, the reference), ``stages`` (bf16, compiled stages),
 ``step`` (bf16, the whole step compiled), ``graphs`` (``step`` replayed as CUDA graphs); ``--fast`` is
-``--paths eager stages step graphs``. The JSON is rewritten after every measurement, so a run stopped by a
-time limit keeps what it measured.
+``--paths eager stages step graphs``. Every path starts from eager's weights and draws, so its first losses after
+the warm-up (the first compiled steps: a compiled path's first step runs eagerly) must match eager's, or the path
+is ``wrong``. The JSON is rewritten after every measurement, so a run stopped by a time limit keeps what it measured.
 
     python bench/step_overhead.py --device cpu --steps 5 --warmup 1
     python bench/step_overhead.py --fast                     # on the GPU machine
@@ -19,6 +20,7 @@ time limit keeps what it measured.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -130,13 +132,13 @@ def main(argv=None) -> dict:
                 found = {"error": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
                 print(f"{path:<6} {name:<6} FAILED {found['error']}", flush=True)
             else:
-                check_first_step(found, report["results"].get("eager", {}).get(name), path)
-                print(f"{path:<6} {name:<6} {1000 * found['seconds_per_step']:8.2f} ms/step  first loss "
-                      f"{found['losses'][0]:.4f}{'  HOST SYNC ' + found['host_sync'] if found['host_sync'] else ''}"
+                check_losses(found, report["results"].get("eager", {}).get(name), path, args.warmup)
+                print(f"{path:<6} {name:<6} {1000 * found['seconds_per_step']:8.2f} ms/step  last loss "
+                      f"{found['losses'][-1]:.4f}{'  HOST SYNC ' + found['host_sync'] if found['host_sync'] else ''}"
                       f"{'  WRONG ' + found['wrong'] if found.get('wrong') else ''}", flush=True)
             report["results"][path][name] = found
             add_ratios(report)
-            report["fastest"] = fastest(report["results"])
+            report["fastest"] = fastest(report["results"], names)
             out = write_report(report, "step-overhead", device, out, quiet=True)
             if args.choice_file:  # kept up to date, for a run that a time limit stops
                 Path(args.choice_file).write_text(report["fastest"] or "")
@@ -146,29 +148,40 @@ def main(argv=None) -> dict:
     return report
 
 
-#: a path's first step (same weights, same draws as eager) may differ from eager float32 by bf16 rounding only
-FIRST_STEP_TOLERANCE = 0.02
+#: a path's loss at a checked step (same weights, same draws as eager) may differ from eager float32's by bf16
+#: rounding only, relative
+LOSS_TOLERANCE = 0.02
+#: how many steps after the warm-up are checked: the first compiled ones. Later steps drift apart by bf16 rounding
+#: compounded through the weight updates (CE on the CPU: 0.02 % after the warm-up, 0.87 % twelve steps later; SMART
+#: more), which says nothing about whether the compiled step computes the same thing
+CHECKED_STEPS = 2
 
 
-def check_first_step(found: dict, eager: dict | None, path: str) -> None:
-    """Mark ``found`` wrong when its first loss is off eager's by more than :data:`FIRST_STEP_TOLERANCE`."""
+def check_losses(found: dict, eager: dict | None, path: str, warmup: int) -> None:
+    """Mark ``found`` wrong when one of the :data:`CHECKED_STEPS` losses after the ``warmup`` steps is off eager's
+    at the same step by more than :data:`LOSS_TOLERANCE`: the warm-up steps of a compiled path run (partly)
+    eagerly, the next ones compiled."""
     if eager is None or "losses" not in eager or path == "eager":
         return
-    reference = eager["losses"][0]
-    deviation = abs(found["losses"][0] - reference) / max(abs(reference), 1e-12)
-    found["first_step_deviation"] = deviation
-    if not deviation <= FIRST_STEP_TOLERANCE:  # NaN fails too
-        found["wrong"] = f"first-step loss {found['losses'][0]:.4f} vs eager {reference:.4f}"
+    window = slice(warmup, warmup + CHECKED_STEPS)
+    deviations = [abs(ours - reference) / max(abs(reference), 1e-12)
+                  for ours, reference in zip(found["losses"][window], eager["losses"][window])]
+    found["loss_deviation"] = max(deviations, key=lambda deviation: math.inf if math.isnan(deviation) else deviation)
+    off = [i for i, deviation in enumerate(deviations) if not deviation <= LOSS_TOLERANCE]  # NaN fails too
+    if off:
+        step = warmup + off[0]
+        found["wrong"] = (f"{len(off)} of {len(deviations)} losses after the warm-up off eager's by more than "
+                          f"{LOSS_TOLERANCE:.0%}, the first at step {step}: {found['losses'][step]:.4f} vs eager "
+                          f"{eager['losses'][step]:.4f}")
 
 
-def fastest(results: dict) -> str | None:
-    """The path with the least total ms/step over the objectives every path measured, among paths with no
-    failure, no wrong first step and no host synchronisation."""
-    measured = {path: found for path, found in results.items() if found}
-    common = set.intersection(*(set(found) for found in measured.values())) if measured else set()
-    totals = {path: sum(found[name]["seconds_per_step"] for name in common) for path, found in measured.items()
-              if common and all("error" not in found[name] and not found[name].get("wrong")
-                                and not found[name].get("host_sync") for name in common)}
+def fastest(results: dict, objectives) -> str | None:
+    """The path with the least total ms/step over ``objectives`` (all the run asked for), among the paths that
+    measured every one of them with no failure, no wrong loss and no host synchronisation: a path that measured
+    only some (a time limit stopped it) cannot be chosen for the others."""
+    totals = {path: sum(found[name]["seconds_per_step"] for name in objectives) for path, found in results.items()
+              if objectives and all(name in found and "error" not in found[name] and not found[name].get("wrong")
+                                    and not found[name].get("host_sync") for name in objectives)}
     return min(totals, key=totals.get) if totals else None
 
 

@@ -8,7 +8,8 @@ per-epoch training seconds (evaluation excluded), projected 200-epoch time, and 
 short fixed schedule, over --seeds seeds. ``--packed 4 8 16`` then runs K processes at once (the
 campaign's ``--workers K``), each one seed, and reports the per-epoch seconds of each, the projected
 runs per minute of 200-epoch runs, and their top-1 (so speed never hides a broken run). Writes
-``bench/results/throughput-<device>-<time>.json``.
+``bench/results/throughput-<device>-<time>.json``, rewritten after every measurement, so a run stopped by a time
+limit keeps what it measured.
 
     python bench/throughput.py --epochs 3 --seeds 3 --packed 4 8 16     # on the GPU machine
     python bench/throughput.py --epochs 2 --seeds 1 --device cpu --test-per-class 10 --max-per-class 300 --packed 2
@@ -61,38 +62,49 @@ def main(argv=None) -> dict:
         return {}
     report = {"ltlib": ltlib.__version__, "data": data.source,
               "epochs": args.epochs, "seeds": args.seeds, "peer_workers": args.workers, "runs": {}}
+    out = None
     for name in ("peer", "ltlib") + (() if args.skip_fast else ("ltlib-fast",)):
-        per_epoch, accuracy, first = [], [], []
-        for seed in range(args.seeds):
-            if name == "peer":
-                model, seconds = train_epochs(data.to(device), args.epochs, device, args.workers, seed)
-            else:
-                output = train_stage_one(config.replace(seed=seed), data, progress=False, fast=name == "ltlib-fast")
-                model, seconds = output.model, output.history.train_seconds
-                report.setdefault("fast_path", {})[name] = output.metrics["fast_path"]
-            first.append(seconds[0])
-            logits, _ = predict(model, data.test_images.to(device))
-            accuracy.append(top1(logits, data.test_labels))
-            per_epoch.extend(seconds[1:] or seconds)  # the first epoch carries warm-up costs
-        report["runs"][name] = {"seconds_per_epoch": statistics.mean(per_epoch), "compile_epoch_s": max(first),
-                                "projected_200_epochs_s": 200 * statistics.mean(per_epoch),
-                                "top1_mean": statistics.mean(accuracy),
-                                "top1_std": statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0,
-                                "top1": accuracy}
-        print(f"{name:<6} {report['runs'][name]['seconds_per_epoch']:.3f} s/epoch, "
-              f"200 epochs ~{report['runs'][name]['projected_200_epochs_s']:.0f} s, "
-              f"top-1 {report['runs'][name]['top1_mean']:.2f} ± {report['runs'][name]['top1_std']:.2f}")
-    report["speedup"] = report["runs"]["peer"]["seconds_per_epoch"] / report["runs"]["ltlib"]["seconds_per_epoch"]
-    print(f"speed-up of ltlib over the peer pipeline: {report['speedup']:.2f}x")
-    if "ltlib-fast" in report["runs"]:
-        report["fast_speedup"] = report["runs"]["ltlib"]["seconds_per_epoch"] / report["runs"]["ltlib-fast"][
-            "seconds_per_epoch"]
-        print(f"speed-up of the fast path over ltlib eager: {report['fast_speedup']:.2f}x")
+        run, fast_path = pipeline(name, args, config, data, device)
+        report["runs"][name] = run
+        if fast_path is not None:
+            report.setdefault("fast_path", {})[name] = fast_path
+        print(f"{name:<6} {run['seconds_per_epoch']:.3f} s/epoch, 200 epochs ~{run['projected_200_epochs_s']:.0f} s, "
+              f"top-1 {run['top1_mean']:.2f} ± {run['top1_std']:.2f}", flush=True)
+        if name == "ltlib":
+            report["speedup"] = report["runs"]["peer"]["seconds_per_epoch"] / run["seconds_per_epoch"]
+            print(f"speed-up of ltlib over the peer pipeline: {report['speedup']:.2f}x", flush=True)
+        if name == "ltlib-fast":
+            report["fast_speedup"] = report["runs"]["ltlib"]["seconds_per_epoch"] / run["seconds_per_epoch"]
+            print(f"speed-up of the fast path over ltlib eager: {report['fast_speedup']:.2f}x", flush=True)
+        out = write_report(report, "throughput", device, out, quiet=True)
     for k in args.packed:
         report["runs"][f"packed-{k}"] = packed(k, args)
-        print(f"packed K={k}: {report['runs'][f'packed-{k}']['runs_per_minute_200_epochs']:.2f} runs/min of 200 epochs")
-    write_report(report, "throughput", device)
+        print(f"packed K={k}: {report['runs'][f'packed-{k}']['runs_per_minute_200_epochs']:.2f} runs/min of 200 epochs",
+              flush=True)
+        out = write_report(report, "throughput", device, out, quiet=True)
+    print(f"written {out}")
     return report
+
+
+def pipeline(name: str, args, config, data, device) -> tuple[dict, dict | None]:
+    """One pipeline over ``--seeds`` seeds: per-epoch seconds (first epoch dropped: it carries warm-up costs,
+    reported as ``compile_epoch_s``), projected 200-epoch time, top-1; and the fast path it ran on (ltlib's)."""
+    per_epoch, accuracy, first, fast_path = [], [], [], None
+    for seed in range(args.seeds):
+        if name == "peer":
+            model, seconds = train_epochs(data.to(device), args.epochs, device, args.workers, seed)
+        else:
+            output = train_stage_one(config.replace(seed=seed), data, progress=False, fast=name == "ltlib-fast")
+            model, seconds = output.model, output.history.train_seconds
+            fast_path = output.metrics["fast_path"]
+        first.append(seconds[0])
+        logits, _ = predict(model, data.test_images.to(device))
+        accuracy.append(top1(logits, data.test_labels))
+        per_epoch.extend(seconds[1:] or seconds)
+    run = {"seconds_per_epoch": statistics.mean(per_epoch), "compile_epoch_s": max(first),
+           "projected_200_epochs_s": 200 * statistics.mean(per_epoch), "top1_mean": statistics.mean(accuracy),
+           "top1_std": statistics.stdev(accuracy) if len(accuracy) > 1 else 0.0, "top1": accuracy}
+    return run, fast_path
 
 
 def packed(k: int, args) -> dict:

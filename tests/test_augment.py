@@ -46,6 +46,27 @@ def test_normalize_uses_cifar_statistics():
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor(expected))
 
 
+def test_normalize_is_the_per_channel_formula_with_its_constants_made_once(monkeypatch):
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor(CIFAR_MEAN).view(1, -1, 1, 1), torch.tensor(CIFAR_STD).view(1, -1, 1, 1)
+    expected = (images.float() / 255 - mean) / std
+    assert torch.equal(normalize(images), expected)
+
+    def copy_from_the_host(*args, **kwargs):
+        raise AssertionError("normalize made a tensor from a Python list again")
+
+    monkeypatch.setattr(torch, "tensor", copy_from_the_host)  # a training step must not wait for such a copy
+    assert torch.equal(normalize(images), expected)
+
+
+def test_normalize_traces_as_one_graph_even_when_it_makes_its_constants():
+    images = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    mean, std = (0.25, 0.5, 0.75), (0.5, 0.25, 0.125)  # not yet made: the trace makes them
+    traced = torch.compile(normalize, backend="eager", fullgraph=True)
+    expected = (images.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    assert torch.equal(traced(images, mean, std), expected) and torch.equal(traced(images, mean, std), expected)
+
+
 def test_mixup_is_a_convex_combination_and_off_at_alpha_zero():
     inputs = torch.randn(8, 3)
     draws = Mixup(1.0, seed=0).draws(8, torch.Generator().manual_seed(0), "cpu")

@@ -1,12 +1,17 @@
-"""The step check's verdicts, which choose the campaign's fast path on a GPU machine (bench/step_overhead.py)."""
+"""The step check's verdicts, which choose the campaign's fast path on a GPU machine (bench/step_overhead.py), and
+the benchmarks' reports, which a time limit must not lose (bench/throughput.py)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from step_overhead import check_first_step, fastest  # noqa: E402
+from step_overhead import LOSS_TOLERANCE, check_losses, fastest  # noqa: E402
 
 
 def timing(ms: float, **extra) -> dict:
@@ -17,27 +22,40 @@ def test_the_fastest_path_is_the_quickest_one_that_worked():
     results = {"eager": {"ce": timing(9.0), "smart": timing(12.0)},
                "stages": {"ce": timing(3.0), "smart": timing(5.0)},
                "graphs": {"ce": timing(1.0), "smart": {"error": "RuntimeError: capture failed"}}}
-    assert fastest(results) == "stages"  # graphs failed on one objective
+    assert fastest(results, ["ce", "smart"]) == "stages"  # graphs failed on one objective
     results["graphs"]["smart"] = timing(2.0, host_sync="step 4: synchronizing operation")
-    assert fastest(results) == "stages"  # a step that waits for the host is not a working fast path
+    assert fastest(results, ["ce", "smart"]) == "stages"  # a step that waits for the host is not a working fast path
     results["graphs"]["smart"] = timing(2.0)
-    assert fastest(results) == "graphs"
+    assert fastest(results, ["ce", "smart"]) == "graphs"
 
 
-def test_paths_are_compared_on_the_objectives_all_of_them_measured():
-    results = {"eager": {"ce": timing(9.0), "smart": timing(12.0)}, "stages": {"ce": timing(3.0)}, "graphs": {}}
-    assert fastest(results) == "stages"  # a time limit stopped the check: compare what was measured
-    assert fastest({"eager": {}}) is None
+def test_only_a_path_that_measured_every_objective_asked_for_is_chosen():
+    objectives = ["ce", "smart", "h2t"]
+    results = {"eager": {"ce": timing(9.0), "smart": timing(12.0), "h2t": timing(4.0)},
+               "stages": {"ce": timing(3.0), "smart": timing(5.0), "h2t": timing(2.0)},
+               "graphs": {"ce": timing(0.5)}}  # a time limit stopped it after CE, the quickest there
+    assert fastest(results, objectives) == "stages"
+    results["stages"]["h2t"] = timing(2.0, wrong="step 3 loss 9.0 vs eager 2.0")
+    assert fastest(results, objectives) == "eager"
+    results["eager"]["smart"] = {"error": "RuntimeError: out of memory"}
+    assert fastest(results, objectives) is None  # no path measured everything without a fault
+    assert fastest({"eager": {}, "stages": {"ce": timing(3.0)}}, objectives) is None
+    assert fastest({"eager": {}}, []) is None
 
 
-def test_a_first_loss_off_eager_marks_the_path_wrong():
-    eager = timing(9.0)
-    close, far, broken = timing(1.0, losses=[2.03]), timing(1.0, losses=[2.5]), timing(1.0, losses=[float("nan")])
-    for found in (close, far, broken):
-        check_first_step(found, eager, "graphs")
-    assert "wrong" not in close and close["first_step_deviation"] < 0.02
-    assert "wrong" in far and "wrong" in broken
-    assert fastest({"eager": {"ce": eager}, "graphs": {"ce": far}}) == "eager"
+def test_losses_after_the_warm_up_off_eager_mark_the_path_wrong():
+    eager = timing(9.0, losses=[2.0, 2.0, 1.9, 1.8])
+    close = timing(1.0, losses=[2.5, 2.03, 1.92, 1.6])  # warm-up step off and the drift of step 3: not compared
+    drifts = timing(1.0, losses=[2.0, 1.5, 1.9, 1.8])  # the first step matches, the first compiled one does not
+    broken = timing(1.0, losses=[2.0, 2.0, float("nan"), 1.8])
+    for found in (close, drifts, broken):
+        check_losses(found, eager, "graphs", warmup=1)
+    assert "wrong" not in close and close["loss_deviation"] < LOSS_TOLERANCE
+    assert "wrong" in drifts and "step 1" in drifts["wrong"] and drifts["loss_deviation"] > 0.1
+    assert "wrong" in broken and "step 2" in broken["wrong"]
+    assert fastest({"eager": {"ce": eager}, "graphs": {"ce": drifts}}, ["ce"]) == "eager"
+    check_losses(eager, eager, "eager", warmup=1)
+    assert "wrong" not in eager and "loss_deviation" not in eager
 
 
 def test_ratios_skip_what_failed():
@@ -47,3 +65,25 @@ def test_ratios_skip_what_failed():
                           "graphs": {"ce": timing(2.0), "smart": {"error": "ImportError: file too short"}}}}
     add_ratios(report)
     assert report["smart_over_ce_eager"] == 1.5 and "smart_over_ce_graphs" not in report
+
+
+def test_throughput_keeps_every_finished_measurement_when_stopped(monkeypatch, tmp_path):
+    import report
+    import throughput
+
+    def pipeline(name, *rest):
+        if name == "ltlib-fast":
+            raise TimeoutError("killed by the time limit")
+        seconds = {"peer": 4.0, "ltlib": 2.0}[name]
+        return {"seconds_per_epoch": seconds, "projected_200_epochs_s": 200 * seconds, "top1_mean": 10.0,
+                "top1_std": 0.0}, None
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    monkeypatch.setattr(throughput, "data_for", lambda config, path: SimpleNamespace(source="fake"))
+    monkeypatch.setattr(throughput, "pipeline", pipeline)
+    with pytest.raises(TimeoutError):
+        throughput.main(["--device", "cpu", "--seeds", "1"])
+    (written,) = tmp_path.iterdir()  # one report, rewritten in place; no temporary file left
+    saved = json.loads(written.read_text())
+    assert written.name.startswith("throughput-cpu-") and set(saved["runs"]) == {"peer", "ltlib"}
+    assert saved["speedup"] == 2.0 and "fast_speedup" not in saved

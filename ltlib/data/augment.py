@@ -67,9 +67,21 @@ def batch_images(batch: dict) -> torch.Tensor:
 
 def normalize(images: torch.Tensor, mean=CIFAR_MEAN, std=CIFAR_STD) -> torch.Tensor:
     """uint8 ``(B, C, H, W)`` -> float ``(B, C, H, W)``: ``(x / 255 - mean) / std`` per channel."""
-    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    mean_t, std_t = _channel_statistics(images.device, torch.get_default_dtype(), tuple(mean), tuple(std))
     return (images.float() / 255.0 - mean_t) / std_t
+
+
+_STATISTICS: dict = {}
+
+
+def _channel_statistics(device: torch.device, dtype: torch.dtype, mean: tuple, std: tuple) -> tuple:
+    """``mean`` and ``std`` as ``(1, C, 1, 1)`` tensors on ``device``, made once: a tensor made from a Python
+    list on every call would be a copy from the host that every training step waits for."""
+    key = (device, dtype, mean, std)
+    if key not in _STATISTICS:
+        _STATISTICS[key] = tuple(torch.tensor(values, device=device, dtype=dtype).view(1, -1, 1, 1)
+                                 for values in (mean, std))
+    return _STATISTICS[key]
 
 
 class Mixup:
