@@ -44,9 +44,13 @@ def test_hash_is_stable_normalised_and_sensitive():
 
 def test_fields_added_later_keep_the_hashes_of_earlier_configs():
     # hashes written by ltlib before max_per_class existed (commit 7f08cdd): their cache entries stay valid
-    assert profile("paper").hash() == "52f909a98647"
-    assert stage_two_profile("paper", profile("paper", mixup_alpha=1.0), h2t_p=0.25).hash() == "s2-46979a900030"
-    assert "max_per_class" not in profile("paper").identity()
+    # (eval_every, added later too, is left out at its default 1; the paper profile itself now evaluates every 10th
+    # epoch before the first decay, a new identity: nothing had been stored at paper scale)
+    every = dict(eval_every=1)
+    assert profile("paper", **every).hash() == "52f909a98647"
+    assert stage_two_profile("paper", profile("paper", mixup_alpha=1.0, **every), h2t_p=0.25).hash() == "s2-46979a900030"
+    assert "max_per_class" not in profile("paper").identity() and "eval_every" not in profile("quick").identity()
+    assert profile("paper").identity()["eval_every"] == 10
     assert profile("quick").identity()["max_per_class"] == 300
     assert profile("paper", max_per_class=500).hash() != profile("paper").hash()
 

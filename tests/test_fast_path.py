@@ -198,3 +198,22 @@ def test_the_fast_path_is_on_for_cuda_and_off_on_the_cpu_unless_asked(monkeypatc
     monkeypatch.setenv("LTLIB_FAST", "fastest")
     with pytest.raises(ValueError, match="LTLIB_FAST='fastest' is not allowed"):
         fast_path(torch.device("cpu"))
+
+
+def test_the_eager_first_step_of_the_step_scope_compiles_nothing():
+    """On the ``step`` scope the first step runs eagerly; the compiled stages it calls must not build graphs that
+    only that one step would use (the compiled step traces the stages inline)."""
+    from torch._dynamo.utils import counters
+
+    from ltlib.fast import FastPath, accelerate, accelerate_objective
+
+    torch._dynamo.reset()
+    counters.clear()
+    objective = _started_objective("ce")
+    fast = FastPath(compile="aot_eager", scope="step")
+    accelerate(objective.model, fast)
+    accelerate_objective(objective, fast)
+    objective.loss(0, 0)
+    assert counters["frames"]["total"] == 0
+    objective.loss(1, 0)  # the compiled step from the second on
+    assert counters["frames"]["ok"] > 0

@@ -136,6 +136,9 @@ class SupervisedObjective:
         if self.compiled_compute is not None and self.stepped:
             return self.compiled_compute(inputs)
         self.stepped = True
+        if self.compiled_compute is not None:  # the eager first step of the step scope compiles no stage graph
+            with torch.compiler.set_stance("force_eager"):  # (it would be built for this one step and never used)
+                return self.compute(inputs)
         return self.compute(inputs)
 
     def static_state(self) -> list[torch.Tensor]:
