@@ -133,11 +133,15 @@ def tables_section(root: Path | None = None) -> list[str]:
         paper = "paper (CIFAR-100-LT IF 100)" if other_data else "paper (CIFAR-10-LT IF 100)"
         lines += [f"**{table}**", "",
                   f"| row | {paper} | ours: final top-1 [95 % CI] | best evaluated epoch | many / medium / few | "
-                  "training | the paper's number: source; ours |", "|---|---|---|---|---|---|---|"]
+                  "training | source |", "|---|---|---|---|---|---|---|"]
+        sources: list[str] = []  # each distinct "where the paper's number comes from; ours" once, under the table
         for label, value, config in rows:
             source = tables.reference_source(table, label) if not table.startswith("SMART Eq") else "ltlib only"
-            lines.append(f"| {label} | {_pct(value)} | " + " | ".join(row_cells(config, root)) + f" | {source} |")
-        lines.append("")
+            if source not in sources:
+                sources.append(source)
+            lines.append(f"| {label} | {_pct(value)} | " + " | ".join(row_cells(config, root))
+                         + f" | [{sources.index(source) + 1}] |")
+        lines += ["", *(f"[{i}] {text[:1].upper()}{text[1:]}." for i, text in enumerate(sources, 1)), ""]
     return lines
 
 
