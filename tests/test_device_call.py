@@ -19,7 +19,8 @@ def fake_tools(folder: Path) -> Path:
     """A pgrep that must never run and an MPS control that logs its arguments (its daemon 'starts')."""
     folder.mkdir()
     (folder / "pgrep").write_text(f"#!/bin/sh\ntouch {folder}/pgrep-was-called\nexit 127\n")
-    (folder / "nvidia-cuda-mps-control").write_text(f"#!/bin/sh\necho \"$@ $(cat)\" >> {folder}/mps.log\n")
+    (folder / "nvidia-cuda-mps-control").write_text(  # commands come as arguments (-d) or on stdin (quit)
+        f"#!/bin/sh\nif [ $# -gt 0 ]; then echo \"$@\"; else cat; fi >> {folder}/mps.log\n")
     for tool in folder.iterdir():
         tool.chmod(0o755)
     return folder
@@ -39,7 +40,7 @@ def test_the_first_call_stores_and_exports_a_run_on_the_cpu(tmp_path):
     devicekit.build(tmp_path / "kit.tar.xz", root=data, configs=[config])
     tools = fake_tools(tmp_path / "bin")
     done = subprocess.run(FIRST_CALL, cwd=REPO, env=call_env(tmp_path, tools, REQUIRE_CUDA="0"),
-                          capture_output=True, text=True, timeout=600)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = tmp_path / "out"
     assert {"session.log", "campaign.log", "results-000.tar.gz"} <= {p.name for p in out.iterdir()}
@@ -57,7 +58,7 @@ def test_where_cuda_is_required_the_call_trains_nothing_on_the_cpu(tmp_path):
     data = write_official_cifar(tmp_path / "cifar", "cifar10", 300, 30, 10)
     devicekit.build(tmp_path / "kit.tar.xz", root=data, configs=[runsets.quickstart("quick")["CE"]])
     tools = fake_tools(tmp_path / "bin")
-    done = subprocess.run(FIRST_CALL, cwd=REPO, env=call_env(tmp_path, tools, MPS="0"), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(FIRST_CALL, cwd=REPO, env=call_env(tmp_path, tools, MPS="0"), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 3 and "nothing is trained on the CPU" in done.stdout  # the call logs both streams
     assert not (tmp_path / "store").exists() and not (tmp_path / "campaign.log").exists()
