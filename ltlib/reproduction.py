@@ -54,7 +54,8 @@ PROTOCOL = """\
 * Paired comparisons: the exact McNemar test on the images exactly one of the two runs gets right; it asks whether
   the difference is larger than the test set's sampling explains for these two trained models, not whether it
   survives another seed.
-* Trained on this repository's 2-core CPU machines in the background of the development sessions (eager float32),
+* Trained on this repository's 2-core CPU machines in the background of the development sessions (eager float32;
+  the wall time includes pauses while tests ran beside it),
   or on a lent GPU where a row says so (the device column)."""
 
 #: (label, table, baseline row prefix, method row prefix): pairs compared on the same test images
@@ -133,7 +134,7 @@ def tables_section(root: Path | None = None) -> list[str]:
         paper = "paper (CIFAR-100-LT IF 100)" if other_data else "paper (CIFAR-10-LT IF 100)"
         lines += [f"**{table}**", "",
                   f"| row | {paper} | ours: final top-1 [95 % CI] | best evaluated epoch | many / medium / few | "
-                  "training | source |", "|---|---|---|---|---|---|---|"]
+                  "wall time, device | source |", "|---|---|---|---|---|---|---|"]
         sources: list[str] = []  # each distinct "where the paper's number comes from; ours" once, under the table
         for label, value, config in rows:
             source = tables.reference_source(table, label) if not table.startswith("SMART Eq") else "ltlib only"
