@@ -79,7 +79,8 @@ def savefig(fig, name: str, data: dict, provenance: dict, profile: str | None = 
     profile = profile or profile_from(provenance)
     line = provenance_line(provenance, profile)
     if not any(getattr(text, "_ltlib_provenance", False) for text in fig.texts):
-        text = fig.text(0.5, 0.0, line, ha="center", va="top", fontsize=7, color="0.35")
+        bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()  # below tick labels
+        text = fig.text(0.5, min(0.0, bottom) - 0.01, line, ha="center", va="top", fontsize=7, color="0.35")
         text._ltlib_provenance = True
     folder = figure_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
