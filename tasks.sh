@@ -41,11 +41,11 @@ cpu_campaign() {
       git worktree add --force --detach build/campaign-tree HEAD >/dev/null
       (cd build/campaign-tree && LTLIB_STORE="$root/results" "$root/$VENV/bin/python" -m ltlib campaign \
          "${plan[@]}" --detach "$root/build/campaign.log") ;;
-    save)  # the session's end: runs in progress into results/partial/, complete paper figures, REPRODUCTION.md
+    save)  # the session's end: runs in progress into results/partial/, complete paper figures, REPRODUCTION.md, README status
       "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --save-progress
       "$VENV/bin/python" -m ltlib figures --profile paper || echo "a paper figure failed: see above"
       "$VENV/bin/python" -m ltlib reproduction
-      git status --short results figures REPRODUCTION.md ;;
+      git status --short results figures REPRODUCTION.md README.md ;;
     status)
       if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
         echo "running as pid $(cat build/campaign.log.pid)"; else echo "not running"; fi

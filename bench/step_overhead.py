@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ from report import write_report  # noqa: E402
 
 import ltlib  # noqa: E402
 from ltlib.config import stage_two_profile  # noqa: E402
-from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, named_fast_path  # noqa: E402
+from ltlib.fast import EAGER, FastPath, accelerate, accelerate_objective, named_fast_path, time_steps  # noqa: E402
 from ltlib.methods import build_objective  # noqa: E402
 from ltlib.methods.h2t import StageTwoObjective  # noqa: E402
 from ltlib.models import build_model  # noqa: E402
@@ -48,43 +47,6 @@ PATHS = ("eager", "stages", "step", "graphs")
 def path_of(name: str, device) -> FastPath:
     """The :class:`~ltlib.fast.FastPath` a ``--paths`` name stands for on ``device``."""
     return EAGER if name == "eager" else named_fast_path(name, device)
-
-
-def run_step(objective, optimizer, step: int, device, fast) -> torch.Tensor:
-    with fast.autocast(device):
-        loss = objective.loss(step, 0)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-def time_steps(objective, parameters, steps: int, warmup: int, device, fast) -> dict:
-    """Seconds per step after ``warmup`` steps, every step's loss, and the error of a step that synchronised
-    with the host (CUDA; the step then runs again without the check)."""
-    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, **({"fused": True} if fast.fused_sgd else {}))
-    objective.start_epoch(0)
-    cuda = device.type == "cuda"
-    host_sync, losses = None, torch.zeros(warmup + steps, device=device)
-    for step in range(warmup + steps):
-        if step == warmup:
-            if cuda:
-                torch.cuda.synchronize()
-                torch.cuda.set_sync_debug_mode("error")
-            started = time.perf_counter()
-        try:
-            losses[step] = run_step(objective, optimizer, step, device, fast)
-        except RuntimeError as error:
-            if not cuda or host_sync is not None or "synchroniz" not in str(error).lower():
-                raise
-            host_sync = f"step {step}: {str(error).splitlines()[0]}"
-            torch.cuda.set_sync_debug_mode("default")
-            losses[step] = run_step(objective, optimizer, step, device, fast)
-    if cuda:
-        torch.cuda.set_sync_debug_mode("default")
-        torch.cuda.synchronize()
-    return {"seconds_per_step": (time.perf_counter() - started) / steps, "host_sync": host_sync,
-            "losses": losses.tolist()}
 
 
 def measure(name: str, base, data, device, fast, steps: int, warmup: int) -> dict:

@@ -31,6 +31,7 @@ from ltlib import plans, store
 from ltlib.config import StageTwoConfig
 from ltlib.plans import plan_named
 from ltlib.results import describe, get_or_train, load_result, run_folder
+from ltlib.runsets import with_stage_one
 from ltlib.storage import environment, file_lock
 from ltlib.train import DeviceUnavailable
 
@@ -92,9 +93,6 @@ def claim(config):
 def store_run(config, root: Path | None = None) -> Path:
     """Write a cached run (and, for stage II, its stage I with full weights) to the results store; their runs in
     progress (``partial/``) are removed."""
-    for finished in (config, getattr(config, "stage1", None)):
-        if finished is not None and load_result(finished) is not None:
-            store.remove_partial(finished, root)
     result = load_result(config)
     if isinstance(config, StageTwoConfig):
         import torch
@@ -103,8 +101,12 @@ def store_run(config, root: Path | None = None) -> Path:
         if not store.has_entry(config.stage1, root, weights="full"):
             store.write_entry(stage1, root, weights="full")  # the backbone its delta applies to
         stage1_state = torch.load(stage1.folder / "model.pt", map_location="cpu", weights_only=True)
-        return store.write_entry(result, root, stage1_state=stage1_state)
-    return store.write_entry(result, root)
+        path = store.write_entry(result, root, stage1_state=stage1_state)
+    else:
+        path = store.write_entry(result, root)
+    for finished in with_stage_one([config]):
+        store.remove_partial(finished, root)
+    return path
 
 
 def train_or_fall_back(config, progress: bool = True, log=print):
@@ -142,9 +144,8 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
                     continue
                 started = time.perf_counter()
                 log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} started {time.strftime('%H:%M:%S')}")
-                needed = [run.config.stage1] if isinstance(run.config, StageTwoConfig) else []
                 try:
-                    for config in needed + [run.config]:  # a failing stage I is recorded as its own failure
+                    for config in with_stage_one([run.config]):  # a failing stage I is recorded as its own failure
                         current = config
                         train_or_fall_back(config, progress, log)
                     store_run(run.config)
@@ -183,13 +184,8 @@ def save_progress(runs, root: Path | None = None) -> list[dict]:
     """Commit-ready state of the plan: the checkpoint of every unfinished run (stage I of a planned stage II
     included) copied into the store's ``partial/`` (:func:`ltlib.store.save_partial`), and partial entries of
     runs stored since removed. Returns the records of the runs saved."""
-    saved, seen = [], set()
-    configs = [c for run in runs for c in ([run.config.stage1] if isinstance(run.config, StageTwoConfig) else [])
-               + [run.config]]
-    for config in configs:
-        if config.hash() in seen:
-            continue
-        seen.add(config.hash())
+    saved = []
+    for config in with_stage_one(run.config for run in runs):
         if store.has_entry(config, root):
             store.remove_partial(config, root)
             continue

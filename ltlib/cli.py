@@ -108,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
-    report = commands.add_parser("reproduction", help="rewrite REPRODUCTION.md's generated part from the results store")
+    report = commands.add_parser("reproduction", help="rewrite REPRODUCTION.md's generated part and README.md's "
+                                                      "opening status from the results store")
     report.add_argument("--out", default=None, help="file to write (default: REPRODUCTION.md in the repository)")
+    report.add_argument("--no-readme", action="store_true", help="leave README.md's opening status as it is")
     return parser
 
 
@@ -237,8 +239,10 @@ def _device_kit(args) -> int:
 def _reproduction(args) -> int:
     from ltlib import reproduction
 
-    path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT)
-    print(f"wrote {path} from {reproduction.store.store_root()}")
+    readme = None if args.no_readme else reproduction.README
+    path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT, readme=readme)
+    print(f"wrote {path}{'' if readme is None else f' and the status atop {readme}'} from "
+          f"{reproduction.store.store_root()}")
     return 0
 
 

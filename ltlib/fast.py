@@ -164,3 +164,46 @@ def accelerate_objective(objective, fast: FastPath):
         allow_recompiles()
         objective.compiled_compute = CompiledStep(objective, fast)
     return objective
+
+
+def run_step(objective, optimizer, step: int, device, fast: FastPath) -> torch.Tensor:
+    """One training step of ``objective`` on ``fast`` (autocast around the loss); returns the detached loss."""
+    with fast.autocast(device):
+        loss = objective.loss(step, 0)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def time_steps(objective, parameters, steps: int, warmup: int, device, fast: FastPath) -> dict:
+    """Seconds per training step of ``objective`` after ``warmup`` steps (SGD with momentum over ``parameters``),
+    the steps of its first epoch, every step's loss, and the error of a step that synchronised with the host
+    (CUDA, timed under ``torch.cuda.set_sync_debug_mode("error")``; the step then runs again without the check).
+    The one timing loop of the benchmarks (``bench/step_overhead.py``) and the campaign's estimates
+    (:func:`ltlib.plans.measure_seconds_per_epoch`)."""
+    import time
+
+    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, **({"fused": True} if fast.fused_sgd else {}))
+    steps_per_epoch = objective.start_epoch(0)
+    cuda = device.type == "cuda"
+    host_sync, losses = None, torch.zeros(warmup + steps, device=device)
+    for step in range(warmup + steps):
+        if step == warmup:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.set_sync_debug_mode("error")
+            started = time.perf_counter()
+        try:
+            losses[step] = run_step(objective, optimizer, step, device, fast)
+        except RuntimeError as error:
+            if not cuda or host_sync is not None or "synchroniz" not in str(error).lower():
+                raise
+            host_sync = f"step {step}: {str(error).splitlines()[0]}"
+            torch.cuda.set_sync_debug_mode("default")
+            losses[step] = run_step(objective, optimizer, step, device, fast)
+    if cuda:
+        torch.cuda.set_sync_debug_mode("default")
+        torch.cuda.synchronize()
+    return {"seconds_per_step": (time.perf_counter() - started) / steps, "steps_per_epoch": steps_per_epoch,
+            "host_sync": host_sync, "losses": losses.tolist()}

@@ -139,9 +139,8 @@ def measure_seconds_per_epoch(steps: int = 4, warmup: int = 1, data_root: str | 
     CIFAR-10-LT IF 100, eager, this device) timed over ``steps`` steps after ``warmup``, times the steps of an
     epoch, plus the paper profile's share of test passes (56 of 200 epochs evaluate; one pass timed on 1,024
     test images and scaled to the test set). Another process training beside it (the campaign) slows it."""
-    import torch
-
     from ltlib.evaluate import predict
+    from ltlib.fast import EAGER, time_steps
     from ltlib.methods import build_objective
     from ltlib.models import build_model
     from ltlib.results import data_for
@@ -154,21 +153,8 @@ def measure_seconds_per_epoch(steps: int = 4, warmup: int = 1, data_root: str | 
     model = build_model(config.model, data.num_classes).to(device)
     objective = build_objective(config, data, model, seeded_generator(0, device))
     objective.network = model
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    steps_per_epoch = objective.start_epoch(0)
-    started = 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-        loss = objective.loss(step, 0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    per_step = (time.perf_counter() - started) / steps
+    timed = time_steps(objective, model.parameters(), steps, warmup, device, EAGER)
+    per_step, steps_per_epoch = timed["seconds_per_step"], timed["steps_per_epoch"]
     sample = data.test_images[:1024]
     started = time.perf_counter()
     predict(model, sample)

@@ -1,9 +1,11 @@
 """Regenerate every figure by executing the notebooks headless with papermill.
 
 Each ``notebooks/NN_*.ipynb`` runs with ``profile`` injected into its ``parameters`` cell and is
-written executed to ``build/notebooks/<profile>/``; the sources are never modified. A summary
-line per notebook (status, seconds) is printed at the end, and a failure names the notebook and
-the failing cell.
+written executed to :func:`executed_folder`: ``figures/notebooks/`` for ``paper`` (committed with their outputs, so
+that the paper-scale notebooks can be read without running anything), ``build/notebooks/<profile>/`` otherwise; the
+sources are never modified. An executed paper notebook keeps no timings or machine paths (:func:`tidy`), so it
+changes in git only when its outputs do. A summary line per notebook (status, seconds) is printed at the end, and a
+failure names the notebook and the failing cell.
 """
 from __future__ import annotations
 
@@ -36,6 +38,30 @@ def notebooks(selected=None) -> list[Path]:
         if not found:
             raise ValueError(f"no notebook matches {selected}; have: {[p.name for p in notebooks()]}")
     return found
+
+
+def executed_folder(profile: str) -> Path:
+    """Where executed notebooks go: ``figures/notebooks/`` (paper, committed), ``build/notebooks/<profile>/``."""
+    return REPO_ROOT / "figures" / "notebooks" if profile == "paper" else REPO_ROOT / "build" / "notebooks" / profile
+
+
+#: papermill's per-run metadata that differs on every execution (timings, the machine's paths)
+VOLATILE_METADATA = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
+
+
+def tidy(path: Path) -> None:
+    """Drop what differs between two executions of the same notebook on the same runs: papermill's timings and
+    absolute paths, and the cells' execution timings."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for key in VOLATILE_METADATA:
+        notebook.metadata.get("papermill", {}).pop(key, None)
+    for cell in notebook.cells:
+        for key in VOLATILE_METADATA:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
 
 
 def describe_failure(error: Exception) -> str:
@@ -78,12 +104,13 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
                                        execution_timeout=CELL_TIMEOUT_S)
     except Exception as error:  # papermill raises PapermillExecutionError for cell failures
         return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
+    tidy(output_folder / path.name)
     return NotebookRun(path.name, time.perf_counter() - started)
 
 
 def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None,
                output_folder: Path | None = None) -> list[NotebookRun]:
-    output_folder = output_folder or REPO_ROOT / "build" / "notebooks" / profile
+    output_folder = output_folder or executed_folder(profile)
     if os.environ.get("CI"):  # kernels inherit it: no progress bars in CI logs
         os.environ.setdefault("TQDM_DISABLE", "1")
     runs = []

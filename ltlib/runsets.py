@@ -116,6 +116,15 @@ def notebook_configs(name: str, profile_name: str, seed: int = 0, dataset: str =
     """Every config notebook ``name`` asks for (or ``runset`` gives), with the stage-I runs its
     stage-II runs need."""
     runset = runset or NOTEBOOK_RUNSETS[name]
-    found = list(runset(profile_name, dataset=dataset, imbalance_factor=imbalance_factor, seed=seed).values())
-    stage_one = [config.stage1 for config in found if isinstance(config, StageTwoConfig)]
-    return stage_one + found
+    return with_stage_one(runset(profile_name, dataset=dataset, imbalance_factor=imbalance_factor, seed=seed).values())
+
+
+def with_stage_one(configs) -> list[RunConfig | StageTwoConfig]:
+    """``configs`` in training order, each once: a stage II right after the stage I it needs."""
+    ordered, seen = [], set()
+    for config in configs:
+        for needed in ([config.stage1] if isinstance(config, StageTwoConfig) else []) + [config]:
+            if needed.hash() not in seen:
+                seen.add(needed.hash())
+                ordered.append(needed)
+    return ordered

@@ -164,3 +164,11 @@ def test_where_cuda_is_required_a_run_never_trains_on_the_cpu(tiny_world, monkey
     with pytest.raises(DeviceUnavailable, match="LTLIB_REQUIRE_CUDA=1"):
         campaign.work([plans.PlannedRun(config, 0)], progress=False)
     assert campaign.failure(config) is None and load_result(config) is None  # not a failed run: nothing ran
+
+
+def test_with_stage_one_puts_each_stage_one_once_before_its_stage_twos():
+    found = runsets.h2t_stage_two("paper")
+    ordered = runsets.with_stage_one([found["DR"], found["DR+H2T"], found["stage I"], found["DR"]])
+    assert [c.hash() for c in ordered] == [found["stage I"].hash(), found["DR"].hash(), found["DR+H2T"].hash()]
+    ce = runsets.quickstart("paper")["CE"]
+    assert runsets.with_stage_one([ce]) == [ce]

@@ -217,3 +217,32 @@ def test_the_eager_first_step_of_the_step_scope_compiles_nothing():
     assert counters["frames"]["total"] == 0
     objective.loss(1, 0)  # the compiled step from the second on
     assert counters["frames"]["ok"] > 0
+
+
+class QuadraticObjective:
+    """loss = ||w - target||^2 / 2 with an epoch of 7 steps: its SGD trajectory is known in closed form."""
+
+    def __init__(self):
+        self.weight = torch.nn.Parameter(torch.tensor([3.0, -1.0]))
+        self.target = torch.tensor([1.0, 1.0])
+
+    def start_epoch(self, epoch):
+        return 7
+
+    def loss(self, step, epoch):
+        return 0.5 * ((self.weight - self.target) ** 2).sum()
+
+
+def test_time_steps_runs_sgd_with_momentum_and_reports_every_loss():
+    from ltlib.fast import EAGER, time_steps
+
+    objective = QuadraticObjective()
+    timed = time_steps(objective, [objective.weight], steps=3, warmup=2, device=torch.device("cpu"), fast=EAGER)
+    assert timed["steps_per_epoch"] == 7 and timed["host_sync"] is None and timed["seconds_per_step"] > 0
+    weight, velocity, expected = torch.tensor([3.0, -1.0]), torch.zeros(2), []
+    for _ in range(5):  # SGD, lr 0.01, momentum 0.9, by hand
+        expected.append(0.5 * float(((weight - objective.target) ** 2).sum()))
+        velocity = 0.9 * velocity + (weight - objective.target)
+        weight = weight - 0.01 * velocity
+    assert timed["losses"] == pytest.approx(expected, rel=1e-6)
+    assert torch.allclose(objective.weight.detach(), weight)

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from ltlib import runsets
-from ltlib.regenerate import notebooks, regenerate, run_notebook
+from ltlib.regenerate import executed_folder, notebooks, regenerate, run_notebook, tidy
 
 NOTEBOOKS = notebooks()
 
@@ -31,6 +31,24 @@ def test_committed_without_outputs_and_with_parameters(path):
         assert isinstance(statement, ast.Assign), ast.dump(statement)
         ast.literal_eval(statement.value)
     assert notebook.cells[0].cell_type == "markdown" and notebook.cells[-1].cell_type == "markdown"
+
+
+def test_executed_paper_notebooks_are_committed_without_timings_or_machine_paths(tmp_path):
+    assert executed_folder("paper").parts[-2:] == ("figures", "notebooks")
+    assert executed_folder("quick").parts[-3:] == ("build", "notebooks", "quick")
+    cell = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")],
+                                     metadata={"papermill": {"duration": 0.1, "start_time": "t", "status": "completed"},
+                                               "execution": {"iopub.status.busy": "t"}, "tags": ["x"]})
+    notebook = nbformat.v4.new_notebook(cells=[cell], metadata={"papermill": {
+        "input_path": "/home/me/notebooks/a.ipynb", "output_path": "/home/me/figures/notebooks/a.ipynb",
+        "duration": 3.0, "start_time": "t", "end_time": "t", "environment_variables": {}, "parameters": {"profile": "paper"}}})
+    path = tmp_path / "a.ipynb"
+    nbformat.write(notebook, path)
+    tidy(path)
+    kept = nbformat.read(path, as_version=4)
+    assert kept.metadata.papermill == {"parameters": {"profile": "paper"}}
+    assert kept.cells[0].metadata == {"papermill": {"status": "completed"}, "tags": ["x"]}
+    assert kept.cells[0].outputs[0].text == "1\n"
 
 
 @pytest.mark.notebook

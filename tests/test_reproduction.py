@@ -61,11 +61,25 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     base = rng.random(10000) < 0.78
     method = base | (rng.random(10000) < 0.2)
     stored = {dr.hash(): fake_metrics(base, 79.0), h2t.hash(): fake_metrics(method, 83.0)}
-    monkeypatch.setattr(reproduction, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    reads = []
+
+    def read(config, root=None):
+        reads.append(config.hash())
+        return stored.get(config.hash())
+
+    monkeypatch.setattr(reproduction, "stored_metrics", read)
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
-    report = tmp_path / "REPRODUCTION.md"
+    report, readme = tmp_path / "REPRODUCTION.md", tmp_path / "README.md"
     report.write_text("# Title\n\nintro\n\n" + reproduction.BEGIN + "\nold\n" + reproduction.END + "\n\n## Prose kept\n")
-    reproduction.write(report, today="2026-12-01")
+    readme.write_text(f"# ltlib\n\n{reproduction.README_BEGIN}\nstale\n{reproduction.README_END}\n\n## Two commands\n")
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for name in ("03_tail_prediction_frequency_cifar10.png", "02_confusion_cifar10.png"):
+        (figures / name).write_bytes(b"png")
+    monkeypatch.setattr(reproduction, "notebook_progress",
+                        lambda view: {"02_confusion_tail_vs_similar_heads": (1, 3), "03_tail_prediction_frequency": (3, 3)})
+    reproduction.write(report, today="2026-12-01", readme=readme, figures=figures)
+    assert len(reads) == len(set(reads))  # each store entry read once for both files
     text = report.read_text()
     assert "old" not in text and text.startswith("# Title\n\nintro\n") and text.endswith("## Prose kept\n")
     low, high = wilson_interval(int(method.sum()), 10000)
@@ -77,3 +91,23 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     assert "supports the direction beyond the test set's sampling" in text
     assert "the paper's number is" in text and "seed" in text
     assert text.count("pending") > 20  # every other row
+
+    status = readme.read_text()
+    assert "stale" not in status and status.startswith("# ltlib\n\n" + reproduction.README_BEGIN)
+    assert status.endswith(reproduction.README_END + "\n\n## Two commands\n")
+    assert f"| H2T Table 6 | DR+H2T (p=0.25, wd 0.0005, stage-I final epoch) | 82.87 | **{100 * method.mean():.2f}** " in status
+    assert status.count("| H2T Table 6 |") == 2 and "| pending" not in status  # stored rows only
+    assert f"| **{test['difference']:+.2f}** | {test['p_value']:.2g} | +3.72 |" in status
+    planned = sum(len(configs) for _, configs in reproduction.plans.cpu_core_tiers("paper"))
+    assert f"2 of {planned} runs of its plan are stored (tier 1: 2 / " in status
+    # figures of the notebook whose runs are all stored, none of the one still pending
+    assert 'src="figures/03_tail_prediction_frequency_cifar10.png"' in status and "02_confusion" not in status
+    assert "(figures/notebooks/03_tail_prediction_frequency.ipynb)" in status
+
+
+def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# ltlib\n")
+    with pytest.raises(ValueError, match="no generated section: put the lines"):
+        reproduction.replace_between(readme, reproduction.README_BEGIN, reproduction.README_END, "block")
+    assert readme.read_text() == "# ltlib\n"
