@@ -197,12 +197,21 @@ def grouped_bars(values: dict, labels, ax=None, ylabel: str = ""):
     return ax
 
 
-def decision_regions(embedding, labels, predictions, ax=None, title: str = "", class_names=None,
-                     classes=None):
-    """2-D embedding coloured by true label over the regions of a model's predictions (kNN)."""
-    from matplotlib.colors import ListedColormap
-    from sklearn.inspection import DecisionBoundaryDisplay
+def class_colours(count: int):
+    """``(colormap, norm)`` that give class ``c`` (an integer label, ``0 <= c < count``) its own colour, the same
+    in every panel: tab10 up to 10 classes, tab20 beyond (cycled)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
 
+    palette = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    return ListedColormap([palette(i % palette.N) for i in range(count)]), BoundaryNorm(np.arange(count + 1) - 0.5, count)
+
+
+def decision_regions(embedding, labels, predictions, ax=None, title: str = "", class_names=None,
+                     classes=None, resolution: int = 200):
+    """2-D embedding coloured by true label over the regions of a model's predictions: a kNN classifier fitted on
+    the embedded points and their predictions (:func:`ltlib.embedding.region_classifier`), evaluated on a
+    ``resolution`` x ``resolution`` grid. A region and a point of the same class have the same colour
+    (:func:`class_colours`, keyed by the class label itself, so a panel of classes 0 and 8 uses their colours)."""
     from ltlib.embedding import region_classifier
 
     embedding, labels, predictions = map(np.asarray, (embedding, labels, predictions))
@@ -210,19 +219,19 @@ def decision_regions(embedding, labels, predictions, ax=None, title: str = "", c
         keep = np.isin(labels, classes)
         embedding, labels, predictions = embedding[keep], labels[keep], predictions[keep]
     ax = ax or plt.subplots(figsize=(5, 5))[1]
-    palette = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
-    count = int(max(labels.max(), predictions.max())) + 1
-    colours = ListedColormap([palette(i % palette.N) for i in range(count)])
-    DecisionBoundaryDisplay.from_estimator(region_classifier(embedding, predictions), embedding, ax=ax,
-                                           response_method="predict", cmap=colours, alpha=0.25,
-                                           grid_resolution=200, plot_method="pcolormesh", vmin=0, vmax=count - 1,
-                                           shading="auto")
-    ax.scatter(embedding[:, 0], embedding[:, 1], c=labels, cmap=colours, vmin=0, vmax=count - 1, s=4)
+    colours, norm = class_colours(int(max(labels.max(), predictions.max())) + 1)
+    low, high = embedding.min(axis=0), embedding.max(axis=0)
+    pad = 0.05 * np.maximum(high - low, 1e-9)
+    grid = np.meshgrid(*(np.linspace(low[d] - pad[d], high[d] + pad[d], resolution) for d in range(2)))
+    regions = region_classifier(embedding, predictions).predict(np.c_[grid[0].ravel(), grid[1].ravel()])
+    ax.pcolormesh(grid[0], grid[1], regions.reshape(grid[0].shape), cmap=colours, norm=norm, alpha=0.25,
+                  shading="auto", zorder=0)
+    ax.scatter(embedding[:, 0], embedding[:, 1], c=labels, cmap=colours, norm=norm, s=4, zorder=1)
     if class_names is not None and classes is not None:
         from matplotlib.lines import Line2D
 
-        ax.legend(handles=[Line2D([], [], marker="o", ls="", color=colours(c), label=class_names[c]) for c in classes],
-                  loc="best", fontsize=7)
+        ax.legend(handles=[Line2D([], [], marker="o", ls="", color=colours(norm(c)), label=class_names[c])
+                           for c in classes], loc="best", fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

@@ -3,7 +3,8 @@
 Each ``notebooks/NN_*.ipynb`` runs with ``profile`` injected into its ``parameters`` cell and is
 written executed to :func:`executed_folder`: ``figures/notebooks/`` for ``paper`` (committed with their outputs, so
 that the paper-scale notebooks can be read without running anything), ``build/notebooks/<profile>/`` otherwise; the
-sources are never modified. An executed paper notebook keeps no timings or machine paths (:func:`tidy`), so it
+sources are never modified, and an executed copy is replaced only by a successful execution (a failed one goes to
+``build/notebooks/failed/``). An executed paper notebook keeps no timings or machine paths (:func:`tidy`), so it
 changes in git only when its outputs do. A summary line per notebook (status, seconds) is printed at the end, and a
 failure names the notebook and the failing cell.
 """
@@ -45,22 +46,27 @@ def executed_folder(profile: str) -> Path:
     return REPO_ROOT / "figures" / "notebooks" if profile == "paper" else REPO_ROOT / "build" / "notebooks" / profile
 
 
+#: where a notebook that failed is written, executed up to its failing cell (git-ignored)
+FAILED_FOLDER = REPO_ROOT / "build" / "notebooks" / "failed"
 #: papermill's per-run metadata that differs on every execution (timings, the machine's paths)
 VOLATILE_METADATA = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
 
 
 def tidy(path: Path) -> None:
     """Drop what differs between two executions of the same notebook on the same runs: papermill's timings and
-    absolute paths, and the cells' execution timings."""
+    absolute paths, the cells' execution timings, the injected cell's random id, and widget state."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.pop("widgets", None)  # widget state (progress bars) that no static reader shows
     for key in VOLATILE_METADATA:
         notebook.metadata.get("papermill", {}).pop(key, None)
     for cell in notebook.cells:
         for key in VOLATILE_METADATA:
             cell.metadata.get("papermill", {}).pop(key, None)
         cell.metadata.pop("execution", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill draws a new random id each time
     nbformat.write(notebook, path)
 
 
@@ -94,17 +100,27 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
                                                         f"with: python -m ltlib campaign --profile paper "
                                                         f"--only {path.stem}")
     output_folder.mkdir(parents=True, exist_ok=True)
+    executing = output_folder / f".{path.stem}.executing.ipynb"  # replaces the executed copy only when it succeeds
     started = time.perf_counter()
     try:
         # the kernel inherits these: paper figures never train; explorers draw static figures (ltlib.widgets)
-        with environment(LTLIB_TRAIN="0" if profile == "paper" else None, LTLIB_STATIC_WIDGETS="1"):
-            papermill.execute_notebook(str(path), str(output_folder / path.name), kernel_name="python3",
+        # paper notebooks are committed executed: no progress bars in them
+        with environment(LTLIB_TRAIN="0" if profile == "paper" else None, LTLIB_STATIC_WIDGETS="1",
+                         TQDM_DISABLE="1" if profile == "paper" else os.environ.get("TQDM_DISABLE")):
+            papermill.execute_notebook(str(path), str(executing), kernel_name="python3",
                                        parameters={"profile": profile, **(parameters or {})},
                                        cwd=str(path.parent), progress_bar=False,
                                        execution_timeout=CELL_TIMEOUT_S)
     except Exception as error:  # papermill raises PapermillExecutionError for cell failures
-        return NotebookRun(path.name, time.perf_counter() - started, describe_failure(error))
-    tidy(output_folder / path.name)
+        message = describe_failure(error)
+        if executing.is_file():  # kept for reading, away from the (committed) executed copies
+            failed = FAILED_FOLDER / path.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(executing, failed)
+            message += f" (the failed execution: {failed})"
+        return NotebookRun(path.name, time.perf_counter() - started, message)
+    tidy(executing)
+    os.replace(executing, output_folder / path.name)
     return NotebookRun(path.name, time.perf_counter() - started)
 
 

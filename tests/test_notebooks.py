@@ -36,19 +36,21 @@ def test_committed_without_outputs_and_with_parameters(path):
 def test_executed_paper_notebooks_are_committed_without_timings_or_machine_paths(tmp_path):
     assert executed_folder("paper").parts[-2:] == ("figures", "notebooks")
     assert executed_folder("quick").parts[-3:] == ("build", "notebooks", "quick")
+    injected = nbformat.v4.new_code_cell("profile = 'paper'", metadata={"tags": ["injected-parameters"]})
     cell = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")],
                                      metadata={"papermill": {"duration": 0.1, "start_time": "t", "status": "completed"},
                                                "execution": {"iopub.status.busy": "t"}, "tags": ["x"]})
-    notebook = nbformat.v4.new_notebook(cells=[cell], metadata={"papermill": {
+    notebook = nbformat.v4.new_notebook(cells=[injected, cell], metadata={"widgets": {"state": {}}, "papermill": {
         "input_path": "/home/me/notebooks/a.ipynb", "output_path": "/home/me/figures/notebooks/a.ipynb",
         "duration": 3.0, "start_time": "t", "end_time": "t", "environment_variables": {}, "parameters": {"profile": "paper"}}})
     path = tmp_path / "a.ipynb"
     nbformat.write(notebook, path)
     tidy(path)
     kept = nbformat.read(path, as_version=4)
-    assert kept.metadata.papermill == {"parameters": {"profile": "paper"}}
-    assert kept.cells[0].metadata == {"papermill": {"status": "completed"}, "tags": ["x"]}
-    assert kept.cells[0].outputs[0].text == "1\n"
+    assert kept.metadata == {"papermill": {"parameters": {"profile": "paper"}}}
+    assert kept.cells[0].id == "injected-parameters"
+    assert kept.cells[1].metadata == {"papermill": {"status": "completed"}, "tags": ["x"]}
+    assert kept.cells[1].outputs[0].text == "1\n"
 
 
 @pytest.mark.notebook
@@ -87,3 +89,27 @@ def test_paper_profile_renders_only_from_stored_runs_and_trains_nothing(tmp_path
     skipped = by_name["03_tail_prediction_frequency.ipynb"]
     assert skipped.error is None and "python -m ltlib campaign --profile paper --only 03_tail" in skipped.skipped
     assert "LTLIB_TRAIN" not in os.environ  # training was off inside the kernels only
+    executed = nbformat.read(tmp_path / "out" / "00_quickstart.ipynb", as_version=4)  # as committed: tidy
+    assert "widgets" not in executed.metadata and "duration" not in executed.metadata.papermill
+    assert "injected-parameters" in [cell.get("id") for cell in executed.cells]
+    assert not [o for c in executed.cells if c.cell_type == "code" for o in c.outputs  # no progress bars
+                if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+
+
+@pytest.mark.notebook
+def test_a_failing_notebook_never_replaces_its_executed_copy(tmp_path, monkeypatch):
+    import ltlib.regenerate
+
+    monkeypatch.setattr(ltlib.regenerate, "FAILED_FOLDER", tmp_path / "failed")
+    source = tmp_path / "98_fails.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('raise RuntimeError("boom")')],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), source)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / source.name).write_text("the last good execution")
+    run = run_notebook(source, "quick", out)
+    assert "RuntimeError: boom" in run.error and str(tmp_path / "failed" / source.name) in run.error
+    assert (out / source.name).read_text() == "the last good execution" and sorted(out.iterdir()) == [out / source.name]
+    assert "boom" in (tmp_path / "failed" / source.name).read_text()

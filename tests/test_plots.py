@@ -54,3 +54,24 @@ def test_every_saved_figure_says_what_it_is_on_the_image(tmp_path, monkeypatch):
     assert [t.get_text() for t in fig.texts] == [line]
     assert json.loads((tmp_path / "runs.json").read_text())["provenance_line"] == line
     plt.close(fig)
+
+
+def test_a_region_has_the_colour_of_its_class_points():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # two classes, 0 and 8, in two clusters; the model predicts every point's true class
+    embedding = np.concatenate([rng.normal(-3, 0.5, (40, 2)), rng.normal(3, 0.5, (40, 2))])
+    labels = np.repeat([0, 8], 40)
+    fig, ax = plt.subplots()
+    plots.decision_regions(embedding, labels, labels, ax=ax, class_names=[str(i) for i in range(10)], classes=[0, 8])
+    mesh, points = ax.collections
+    regions = np.asarray(mesh.get_array()).reshape(200, 200)
+    assert set(np.unique(regions)) == {0, 8}
+    # the grid corner near each cluster is that class's region, painted in the colour of that class's points
+    region_colour = mesh.to_rgba(np.array([regions[0, 0], regions[-1, -1]]))[:, :3]
+    point_colour = points.to_rgba(np.array([0, 8]))[:, :3]
+    assert (regions[0, 0], regions[-1, -1]) == (0, 8)
+    assert np.allclose(region_colour, point_colour)
+    assert np.allclose(point_colour, [plt.get_cmap("tab10")(c)[:3] for c in (0, 8)])
+    plt.close(fig)
