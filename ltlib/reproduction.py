@@ -244,10 +244,11 @@ def verdicts(assessed: list[dict], view: StoreView) -> list[str]:
 
 
 def status_section(view: StoreView) -> list[str]:
-    lines = ["| tier | stored | runs |", "|---|---|---|"]
+    lines = ["| tier | stored | wall hours of its stored runs | runs |", "|---|---|---|---|"]
     for name, configs in plans.cpu_core_tiers("paper"):
         stored = [c for c in configs if view.metrics(c) is not None]
-        lines.append(f"| {name} | {len(stored)} / {len(configs)} | "
+        hours = sum(view.metrics(c).get("train_seconds", 0) for c in stored) / 3600
+        lines.append(f"| {name} | {len(stored)} / {len(configs)} | {hours:.1f} | "
                      + "; ".join(f"{describe(c)} ({'stored' if c in stored else state_of(c, view)})"
                                  for c in configs[:3]) + ("; ..." if len(configs) > 3 else "") + " |")
     return lines

@@ -89,6 +89,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
             f"stage-I final epoch) | +3.72 | {test['difference']:+.2f} | {test['only_first']} / {test['only_second']} |"
             in text)
     assert "supports the direction beyond the test set's sampling" in text
+    assert "| 2 / 7 | 3.3 |" in text  # tier 1: two stored runs of 6,000 s each
     assert "the paper's number is" in text and "seed" in text
     assert text.count("pending") > 20  # every other row
 
