@@ -29,7 +29,8 @@ bootstrap() {
 # stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
 cpu_campaign() {
   local root; root="$(pwd)"
-  local plan=(--profile paper --plan cpu-core --seeds 0)
+  # stage-I runs on bf16 autocast where the CPU has AMX (ltlib.fast.cpu_bf16_is_fast), stage II in float32
+  local plan=(--profile paper --plan cpu-core --seeds 0 --stage-one-fast auto)
   case "${1:-}" in
     start)
       if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then

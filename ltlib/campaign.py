@@ -130,8 +130,29 @@ def train_or_fall_back(config, progress: bool = True, log=print):
             return get_or_train(config, progress=progress, train=True)
 
 
-def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> list[str]:
-    """One worker: train and store every run no other worker has claimed; returns the hashes it trained."""
+def resolve_stage_one_fast(setting: str | None) -> str | None:
+    """The ``$LTLIB_FAST`` for stage-I runs from ``--stage-one-fast``: ``auto`` is ``bf16`` on a CPU with AMX
+    (:func:`ltlib.fast.cpu_bf16_is_fast`) and nothing (the device's default) elsewhere; another value is kept."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    from ltlib.fast import cpu_bf16_is_fast
+
+    return "bf16" if not torch.cuda.is_available() and cpu_bf16_is_fast() else None
+
+
+def stage_environment(config, stage_one_fast: str | None):
+    """The environment a run trains in: ``$LTLIB_FAST=stage_one_fast`` for a stage I when given; a stage II trains
+    as ``$LTLIB_FAST`` (unset: the device's default, float32 on the CPU) says, so every stage II of one stage I is
+    computed alike whatever its stage I used."""
+    return environment(LTLIB_FAST=None if isinstance(config, StageTwoConfig) else stage_one_fast)
+
+
+def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0,
+         stage_one_fast: str | None = None) -> list[str]:
+    """One worker: train and store every run no other worker has claimed; returns the hashes it trained.
+    ``stage_one_fast``: the ``$LTLIB_FAST`` of stage-I runs (:func:`stage_environment`)."""
     done, pending = [], list(runs)
     while pending:
         waiting = []
@@ -147,7 +168,8 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
                 try:
                     for config in with_stage_one([run.config]):  # a failing stage I is recorded as its own failure
                         current = config
-                        train_or_fall_back(config, progress, log)
+                        with stage_environment(config, stage_one_fast):
+                            train_or_fall_back(config, progress, log)
                     store_run(run.config)
                 except DeviceUnavailable:
                     raise  # nothing may train here: the worker stops, no run is marked failed
@@ -165,14 +187,14 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0) -> l
 
 
 def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: bool = True,
-                 dataset: str = "cifar10", plan_name: str = "notebooks") -> None:
+                 dataset: str = "cifar10", plan_name: str = "notebooks", stage_one_fast: str | None = None) -> None:
     """Train what plan ``plan_name`` (:func:`plan_named`) lists and is missing, with ``workers`` processes
-    (1: in this process)."""
+    (1: in this process); stage-I runs on ``stage_one_fast`` when given (:func:`stage_environment`)."""
     if workers <= 1:
-        work(plan_named(plan_name, profile_name, seeds, only, dataset), progress=progress)
+        work(plan_named(plan_name, profile_name, seeds, only, dataset), progress=progress, stage_one_fast=stage_one_fast)
         return
     request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or []), "dataset": dataset,
-                          "plan": plan_name})
+                          "plan": plan_name, "stage_one_fast": stage_one_fast})
     command = [sys.executable, "-m", "ltlib.campaign", "--worker", request]
     processes = [subprocess.Popen(command, env={**os.environ, "TQDM_DISABLE": "1"}) for _ in range(workers)]
     failed = [p.args for p in processes if p.wait() != 0]
@@ -218,7 +240,7 @@ def _worker_main(request: str) -> int:
     """Entry of a worker process: the same plan, worked through beside the other workers."""
     asked = json.loads(request)
     work(plan_named(asked.get("plan", "notebooks"), asked["profile"], asked["seeds"], asked["only"] or None,
-                    asked.get("dataset", "cifar10")), progress=False)
+                    asked.get("dataset", "cifar10")), progress=False, stage_one_fast=asked.get("stage_one_fast"))
     return 0
 
 

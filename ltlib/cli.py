@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
     campaign.add_argument("--seconds-per-epoch", type=float, default=None,  # a dry run without it measures
                           help="for the estimate: seconds per stage-I epoch (default: 1.5 on CUDA, 4 on CPU)")
+    campaign.add_argument("--stage-one-fast", metavar="PATH", default=None,
+                          help="$LTLIB_FAST for stage-I runs only (stage II keeps the device's default): auto (bf16 on "
+                               "a CPU with AMX, else the default), bf16, stages, step, graphs or 0")
     campaign.add_argument("--detach", metavar="LOG", default=None,
                           help="run in a new process session that outlives this one, logging to LOG")
     campaign.add_argument("--export", metavar="DIR", default=None,
@@ -170,6 +173,7 @@ def _campaign(args, argv) -> int:
     import torch
 
     from ltlib import campaign, plans
+    from ltlib.fast import FAST_VALUES
     from ltlib.results import missing_runs
     from ltlib.store import store_root
 
@@ -179,6 +183,10 @@ def _campaign(args, argv) -> int:
         print(f"campaign running in the background as pid {pid}; log: {args.detach}")
         return 0
     runs = plans.plan_named(args.plan, args.profile, args.seeds, args.only, args.dataset)
+    stage_one_fast = campaign.resolve_stage_one_fast(args.stage_one_fast)
+    if stage_one_fast not in (None, *FAST_VALUES):
+        raise ValueError(f"--stage-one-fast {args.stage_one_fast!r} is not allowed; use auto or one of "
+                         f"{', '.join(v for v in FAST_VALUES if v)}")
     if args.save_progress:
         for record in campaign.save_progress(runs):
             print(f"saved run in progress {record['hash']} {record['run']}: {record['epochs_done']}/{record['epochs']} "
@@ -201,9 +209,12 @@ def _campaign(args, argv) -> int:
               f"{measured['steps_per_epoch']} steps + test passes of {measured['seconds_per_test_pass']:.1f} s on 56 of "
               f"200 epochs = {seconds:.1f} s per reference epoch (slower while another process trains here)")
     print(campaign.describe_plan(runs, todo, seconds, args.workers), flush=True)
+    if args.stage_one_fast:
+        print(f"stage-I runs train with LTLIB_FAST={stage_one_fast or '(the default)'} (--stage-one-fast "
+              f"{args.stage_one_fast}); stage II with the device's default", flush=True)
     if not args.dry_run:
         campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),
-                              dataset=args.dataset, plan_name=args.plan)
+                              dataset=args.dataset, plan_name=args.plan, stage_one_fast=stage_one_fast)
     if args.export:
         for path in campaign.export(runs, Path(args.export)):
             print(f"exported {path} ({path.stat().st_size / 2**20:.1f} MiB)")

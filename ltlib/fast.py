@@ -26,7 +26,8 @@ within a stated tolerance). What it does, when on:
 * a **fused SGD** update on CUDA (``torch.optim.SGD(fused=True)``: one kernel for all parameters).
 
 Switch (:func:`fast_path`): ``fast=True/False`` or ``$LTLIB_FAST``: ``1`` (= ``stages``), ``stages``,
-``step``, ``graphs`` (= ``step`` with CUDA graphs), ``0``; by default on (``stages``) for CUDA and off on the
+``step``, ``graphs`` (= ``step`` with CUDA graphs), ``bf16`` (bf16 autocast and channels_last, eager: the CPU's
+fast path where it has AMX, :func:`cpu_bf16_is_fast`), ``0``; by default on (``stages``) for CUDA and off on the
 CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast path a run
 used is written into its metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result, so it is
 provenance.
@@ -43,7 +44,7 @@ FAST_ENV = "LTLIB_FAST"
 #: $LTLIB_FAST values: off, the default fast path, and the named scopes
 FAST_OFF, FAST_ON = ("0", "off", "false"), ("1", "on", "true")
 SCOPES = ("stages", "step")
-FAST_VALUES = FAST_OFF + FAST_ON + SCOPES + ("graphs", "")
+FAST_VALUES = FAST_OFF + FAST_ON + SCOPES + ("graphs", "bf16", "")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ class FastPath:
     @property
     def enabled(self) -> bool:
         return self != FastPath()
+
+    @property
+    def label(self) -> str:
+        """A short name: ``float32``, ``bfloat16+channels_last``, ``bfloat16 inductor stages`` ..."""
+        text = str(self.dtype).replace("torch.", "") if self.dtype else "float32"
+        text += "+channels_last" if self.channels_last else ""
+        return text + (f" {self.compile} {self.scope}" if self.compile else "") + (f" {self.mode}" if self.mode else "")
 
     def describe(self) -> dict:
         values = asdict(self)
@@ -96,17 +104,27 @@ def fast_path(device: torch.device, fast: bool | FastPath | None = None) -> Fast
         fast = device.type == "cuda" if setting == "" else setting not in FAST_OFF
     if not fast:
         return EAGER
-    return named_fast_path(setting if setting in SCOPES + ("graphs",) else "stages", device)
+    return named_fast_path(setting if setting in SCOPES + ("graphs", "bf16") else "stages", device)
 
 
 def named_fast_path(name: str, device: torch.device) -> FastPath:
     """The fast path ``stages``, ``step`` or ``graphs`` on ``device`` (bf16, inductor; channels_last and fused SGD
-    on CUDA), or eager for an off value of ``$LTLIB_FAST``."""
+    on CUDA), ``bf16`` (bf16 autocast and channels_last, eager), or eager for an off value of ``$LTLIB_FAST``."""
     if name in FAST_OFF:
         return EAGER
     cuda = device.type == "cuda"
+    if name == "bf16":
+        return FastPath(dtype=torch.bfloat16, channels_last=True, fused_sgd=cuda)
     return FastPath(dtype=torch.bfloat16, compile="inductor", mode="reduce-overhead" if name == "graphs" else None,
                     channels_last=cuda, fused_sgd=cuda, scope="step" if name in ("step", "graphs") else "stages")
+
+
+def cpu_bf16_is_fast() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later): there bf16 autocast with channels_last
+    trained a ResNet-32 CE + mixup step 1.8x faster than float32 (149 vs 263 ms, 2 threads) and evaluated 2.8x
+    faster. Elsewhere (AVX2, AVX-512 without AMX) it is not measured, and float32 stays."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(check and check())
 
 
 #: compiled variants dynamo keeps per code object. The stages of a SeamNet share one code object (the wrapper

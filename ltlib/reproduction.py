@@ -60,9 +60,12 @@ PROTOCOL = """\
 * Paired comparisons: the exact McNemar test on the images exactly one of the two runs gets right; it asks whether
   the difference is larger than the test set's sampling explains for these two trained models, not whether it
   survives another seed.
-* Trained on this repository's 2-core CPU machines in the background of the development sessions (eager float32;
-  the wall time includes pauses while tests ran beside it),
-  or on a lent GPU where a row says so (the device column)."""
+* Trained on this repository's 2-core CPU machines in the background of the development sessions (the wall time
+  includes pauses while tests ran beside it), or on a lent GPU where a row says so (the device column). Numerics
+  (same column): H2T's stage I and every stage II in eager float32; the later stage-I runs (SMART's rows, plain CE)
+  with bf16 autocast and channels_last where the machine's CPU has AMX (1.8x faster per step there; weights,
+  optimiser, SMART's statistics and the losses stay float32; evaluation in float32), else float32. A run resumed on
+  another machine lists each path with its first epoch."""
 
 #: (label, table, baseline row prefix, method row prefix): pairs compared on the same test images
 COMPARISONS = [
@@ -140,6 +143,19 @@ def final_cell(metrics: dict) -> str:
     return f"**{metrics['final_top1']:.2f}** [{low:.2f}, {high:.2f}]"
 
 
+def numerics(metrics: dict) -> str:
+    """How a stored run was computed: its fast path's label (``float32``, ``bfloat16+channels_last`` ...), each
+    path with its first epoch where a resumed run changed path."""
+    segments = metrics.get("history", {}).get("fast_paths") or []
+    if len(segments) > 1:
+        return ", ".join(f"{label} from epoch {first + 1}" for first, label in segments)
+    if segments:
+        return segments[0][1]
+    path = metrics.get("fast_path") or {}
+    label = path.get("dtype", "float32") + ("+channels_last" if path.get("channels_last") else "")
+    return label + (f" {path['compile']} {path.get('scope', '')}".rstrip() if path.get("compile") else "")
+
+
 def row_cells(config, view: StoreView) -> list[str]:
     """Our cells of one table row: final [95 % CI], best (epoch), many / medium / few, minutes and device."""
     metrics = view.metrics(config)
@@ -150,7 +166,7 @@ def row_cells(config, view: StoreView) -> list[str]:
     return [final_cell(metrics),
             f"{metrics['best_top1']:.2f} (epoch {metrics['best_epoch'] + 1})",
             f"{_pct(splits['many'])} / {_pct(splits['medium'])} / {_pct(splits['few'])}",
-            f"{metrics.get('train_seconds', 0) / 60:.0f} min, {device}"]
+            f"{metrics.get('train_seconds', 0) / 60:.0f} min, {device}, {numerics(metrics)}"]
 
 
 def tables_section(view: StoreView) -> list[str]:
@@ -159,7 +175,7 @@ def tables_section(view: StoreView) -> list[str]:
         paper = "paper (CIFAR-100-LT IF 100)" if table in OTHER_DATA else "paper (CIFAR-10-LT IF 100)"
         lines += [f"**{table}**", "",
                   f"| row | {paper} | ours: final top-1 [95 % CI] | best evaluated epoch | many / medium / few | "
-                  "wall time, device | source |", "|---|---|---|---|---|---|---|"]
+                  "wall time, device, numerics | source |", "|---|---|---|---|---|---|---|"]
         sources: list[str] = []  # each distinct "where the paper's number comes from; ours" once, under the table
         for label, value, config in rows:
             source = tables.reference_source(table, label) if not table.startswith("SMART Eq") else "ltlib only"

@@ -70,7 +70,8 @@ class History:
     whole epoch) and train_seconds (the training steps alone, evaluation excluded). The test set is
     evaluated only at some epochs (:func:`ltlib.schedules.evaluates_at`): ``test_top1[i]`` belongs to
     0-based epoch ``eval_epochs[i]``. ``best_state`` holds the model's weights (on the CPU) after the
-    evaluated epoch with the best test top-1."""
+    evaluated epoch with the best test top-1. ``fast_paths`` says how the epochs were computed:
+    ``[[first epoch, FastPath.label], ...]``, a new entry where a resumed run continued on another path."""
 
     loss: list = field(default_factory=list)
     lr: list = field(default_factory=list)
@@ -78,6 +79,7 @@ class History:
     seconds: list = field(default_factory=list)
     train_seconds: list = field(default_factory=list)
     eval_epochs: list = field(default_factory=list)
+    fast_paths: list = field(default_factory=list)
     best_state: dict | None = None
 
     def best(self) -> tuple[float, int]:
@@ -122,12 +124,14 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
         optimizer.load_state_dict(state["optimizer"])
         objective.load_state_dict(state["objective"])
         torch.set_rng_state(state["torch_rng"])
-        history = History(**state["history"])
+        history = History(**{"fast_paths": [[0, "not recorded"]], **state["history"]})  # older checkpoints lack it
         first_epoch = state["epoch"]
     bar = progress_bar(range(first_epoch, epochs), progress and is_main(), desc=description, leave=False,
                        initial=first_epoch, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
+        if not history.fast_paths or history.fast_paths[-1][1] != fast.label:
+            history.fast_paths.append([epoch, fast.label])
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch)
         steps = objective.start_epoch(epoch)
@@ -185,7 +189,7 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
         best_epoch=best_epoch,
         history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1,
                  "eval_epochs": history.eval_epochs, "seconds": history.seconds,
-                 "train_seconds": history.train_seconds},
+                 "train_seconds": history.train_seconds, "fast_paths": history.fast_paths},
         train_seconds=seconds,
         class_counts=list(data.class_counts),
         class_names=list(data.class_names),

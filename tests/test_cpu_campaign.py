@@ -172,3 +172,27 @@ def test_with_stage_one_puts_each_stage_one_once_before_its_stage_twos():
     assert [c.hash() for c in ordered] == [found["stage I"].hash(), found["DR"].hash(), found["DR+H2T"].hash()]
     ce = runsets.quickstart("paper")["CE"]
     assert runsets.with_stage_one([ce]) == [ce]
+
+
+def test_stage_one_fast_applies_to_stage_one_runs_only(monkeypatch):
+    h2t = runsets.h2t_stage_two("paper")
+    seen = {}
+
+    def record(config, progress, log):
+        seen[config.hash()] = os.environ.get("LTLIB_FAST")
+
+    monkeypatch.setattr(campaign, "train_or_fall_back", record)
+    monkeypatch.setattr(campaign, "store_run", lambda config: None)
+    monkeypatch.setattr(campaign.store, "has_entry", lambda config, root=None, weights=None: False)
+    monkeypatch.setattr(campaign, "failure", lambda config, root=None: None)
+    monkeypatch.delenv("LTLIB_FAST", raising=False)
+    planned = [plans.PlannedRun(h2t["DR+H2T"], 0), plans.PlannedRun(runsets.margins("paper")["SMART"], 0)]
+    monkeypatch.setattr(campaign, "claim", lambda config: __import__("contextlib").nullcontext(True))
+    campaign.work(planned, progress=False, log=lambda *a: None, stage_one_fast="bf16")
+    assert seen == {h2t["stage I"].hash(): "bf16", h2t["DR+H2T"].hash(): None,
+                    runsets.margins("paper")["SMART"].hash(): "bf16"}
+    assert "LTLIB_FAST" not in os.environ
+    assert campaign.resolve_stage_one_fast("0") == "0" and campaign.resolve_stage_one_fast(None) is None
+    from ltlib.fast import cpu_bf16_is_fast
+
+    assert campaign.resolve_stage_one_fast("auto") == ("bf16" if cpu_bf16_is_fast() else None)

@@ -246,3 +246,47 @@ def test_time_steps_runs_sgd_with_momentum_and_reports_every_loss():
         weight = weight - 0.01 * velocity
     assert timed["losses"] == pytest.approx(expected, rel=1e-6)
     assert torch.allclose(objective.weight.detach(), weight)
+
+
+def test_the_cpu_bf16_path_is_eager_bf16_autocast_with_channels_last(monkeypatch):
+    from ltlib.fast import EAGER, fast_path
+
+    monkeypatch.setenv("LTLIB_FAST", "bf16")
+    path = fast_path(torch.device("cpu"))
+    assert (path.dtype, path.compile, path.channels_last, path.fused_sgd) == (torch.bfloat16, None, True, False)
+    assert path.label == "bfloat16+channels_last" and EAGER.label == "float32"
+    monkeypatch.setenv("LTLIB_FAST", "stages")
+    assert fast_path(torch.device("cpu")).label == "bfloat16 inductor stages"
+
+
+class StopAfterFirstSave(Exception):
+    pass
+
+
+def test_a_run_resumed_on_another_path_records_each_path_from_its_first_epoch(tmp_path):
+    from ltlib.checkpoint import Checkpointer
+    from ltlib.fast import FastPath
+    from ltlib.reproduction import numerics
+    from ltlib.train import train_stage_one
+    from test_train import tiny_config, tiny_data
+
+    class Interrupting(Checkpointer):
+        def save(self, state):
+            super().save(state)
+            raise StopAfterFirstSave
+
+    config, data = tiny_config(epochs=2, warmup_epochs=0, milestones=()), tiny_data()
+    with pytest.raises(StopAfterFirstSave):
+        train_stage_one(config, data, progress=False, checkpointer=Interrupting(tmp_path / "c.pt"), fast=False)
+    bf16 = FastPath(dtype=torch.bfloat16, channels_last=True)
+    resumed = train_stage_one(config, data, progress=False, checkpointer=Checkpointer(tmp_path / "c.pt"), fast=bf16)
+    assert resumed.metrics["history"]["fast_paths"] == [[0, "float32"], [1, "bfloat16+channels_last"]]
+    assert numerics(resumed.metrics) == "float32 from epoch 1, bfloat16+channels_last from epoch 2"
+    # a checkpoint written before the paths were recorded says so
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    del state["history"]["fast_paths"]
+    torch.save(state, tmp_path / "old.pt")
+    old = train_stage_one(config, data, progress=False, checkpointer=Checkpointer(tmp_path / "old.pt"), fast=False)
+    assert old.metrics["history"]["fast_paths"] == [[0, "not recorded"], [1, "float32"]]
+    fresh = train_stage_one(config, data, progress=False, fast=False)
+    assert fresh.metrics["history"]["fast_paths"] == [[0, "float32"]] and numerics(fresh.metrics) == "float32"
