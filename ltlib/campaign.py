@@ -13,8 +13,8 @@
 * **Failures**: a run that raises (a non-finite loss, any exception) is recorded in the store's
   ``failed/<hash>.json`` with its error and skipped, and the campaign goes on with the next run; a
   recorded failure is not retried (``--retry-failed`` clears the records), and a stage II whose stage I
-  failed is skipped with it. A run on a compiled fast path that fails is first retried once on eager
-  (its metrics name the fallback and why). A run that would fall back to the CPU where CUDA is required
+  failed is skipped with it. A run on a fast path (compiled, or bf16) that fails is first retried once on eager
+  float32 (its metrics name the fallback and why). A run that would fall back to the CPU where CUDA is required
   (``$LTLIB_REQUIRE_CUDA=1``, the device call) stops the worker instead of being recorded.
 """
 from __future__ import annotations
@@ -110,8 +110,9 @@ def store_run(config, root: Path | None = None) -> Path:
 
 
 def train_or_fall_back(config, progress: bool = True, log=print):
-    """:func:`get_or_train`; when the run fails on a compiled fast path, once more on eager from its start, with
-    ``metrics["fast_path_fallback"]`` naming the error (``metrics["fast_path"]`` then says eager)."""
+    """:func:`get_or_train`; when the run fails on a fast path (compiled, or bf16: a non-finite loss, a compile
+    error), once more on eager float32 from its start, with ``metrics["fast_path_fallback"]`` naming the error
+    (``metrics["fast_path"]`` then says eager)."""
     try:
         return get_or_train(config, progress=progress, train=True)
     except DeviceUnavailable:
@@ -121,10 +122,11 @@ def train_or_fall_back(config, progress: bool = True, log=print):
         from ltlib.fast import fast_path
         from ltlib.train import resolve_device
 
-        if fast_path(resolve_device(config.device)).compile is None:
+        path = fast_path(resolve_device(config.device))
+        if not path.enabled:
             raise
         reason = f"{type(error).__name__}: {error}"[:400]
-        log(f"[pid {os.getpid()}] {config.hash()} failed on the compiled fast path ({reason}); once more on eager")
+        log(f"[pid {os.getpid()}] {config.hash()} failed on the fast path {path.label} ({reason}); once more on eager")
         Checkpointer(run_folder(config) / "checkpoint.pt").remove()  # no epoch of the failed path is kept
         with environment(LTLIB_FAST="0", LTLIB_FAST_FALLBACK=reason):
             return get_or_train(config, progress=progress, train=True)
@@ -191,7 +193,8 @@ def run_campaign(profile_name: str, seeds, only, workers: int = 1, progress: boo
     """Train what plan ``plan_name`` (:func:`plan_named`) lists and is missing, with ``workers`` processes
     (1: in this process); stage-I runs on ``stage_one_fast`` when given (:func:`stage_environment`)."""
     if workers <= 1:
-        work(plan_named(plan_name, profile_name, seeds, only, dataset), progress=progress, stage_one_fast=stage_one_fast)
+        work(plan_named(plan_name, profile_name, seeds, only, dataset), progress=progress,
+             stage_one_fast=stage_one_fast)
         return
     request = json.dumps({"profile": profile_name, "seeds": list(seeds), "only": list(only or []), "dataset": dataset,
                           "plan": plan_name, "stage_one_fast": stage_one_fast})

@@ -135,22 +135,24 @@ def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypat
     assert set(campaign.work(runs, progress=False)) == {bad.hash(), runs_by_label["DR+H2T"].hash()}
 
 
-def test_a_run_failing_on_a_compiled_path_runs_once_more_on_eager_and_says_so(tiny_world, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("path, error", [("stages", "inductor: C++ compile failed"), ("bf16", "non-finite loss")])
+def test_a_run_failing_on_a_fast_path_runs_once_more_on_eager_and_says_so(tiny_world, monkeypatch,  # noqa: F811
+                                                                          path, error):
     config = RunConfig(**TINY)
     real, paths = ltlib.train.train_stage_one, []
 
-    def fails_when_compiled(config, *args, **kwargs):
+    def fails_when_fast(config, *args, **kwargs):
         paths.append(os.environ.get("LTLIB_FAST"))
-        if os.environ.get("LTLIB_FAST") == "stages":
-            raise RuntimeError("inductor: C++ compile failed")
+        if os.environ.get("LTLIB_FAST") == path:
+            raise RuntimeError(error)
         return real(config, *args, **kwargs)
 
-    monkeypatch.setattr(ltlib.train, "train_stage_one", fails_when_compiled)
-    monkeypatch.setenv("LTLIB_FAST", "stages")  # a compiled path (bf16 + inductor) on the CPU
+    monkeypatch.setattr(ltlib.train, "train_stage_one", fails_when_fast)
+    monkeypatch.setenv("LTLIB_FAST", path)  # a compiled path (bf16 + inductor) or bf16 autocast on the CPU
     assert campaign.work([plans.PlannedRun(config, 0)], progress=False) == [config.hash()]
-    assert paths == ["stages", "0"] and os.environ["LTLIB_FAST"] == "stages"  # the environment is restored
+    assert paths == [path, "0"] and os.environ["LTLIB_FAST"] == path  # the environment is restored
     metrics = store.read_entry(config)[1]
-    assert metrics["fast_path_fallback"] == "RuntimeError: inductor: C++ compile failed"
+    assert metrics["fast_path_fallback"] == f"RuntimeError: {error}"
     assert metrics["fast_path"]["compile"] is None and metrics["fast_path"]["dtype"] == "float32"
     assert campaign.failure(config) is None
 
