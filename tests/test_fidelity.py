@@ -113,3 +113,18 @@ def test_stage_two_can_start_from_the_best_stage_one_epoch(tmp_path):
     (result.folder / "model_best.pt").unlink()
     with pytest.raises(FileNotFoundError, match="cached before ltlib kept its best-epoch weights"):
         result.load_model(weights="best")
+
+
+def test_every_compared_row_names_where_its_paper_number_comes_from():
+    from ltlib import tables
+
+    for table, rows in (("SMART Table 1", tables.smart_table1_rows("paper")),
+                        ("H2T Table 6", tables.h2t_table6_rows("paper"))):
+        for label, value, _ in rows:
+            assert tables.reference_source(table, label), (table, label)
+    six = {label: (value, tables.reference_source("H2T Table 6", label))
+           for label, value, _ in tables.h2t_table6_rows("paper")}
+    value, source = six["CE (stage I: CE + mixup)"]
+    assert value == 70.70 and "says only 'CE loss'" in source
+    value, source = six["CE without mixup (the other reading of 'CE loss')"]
+    assert value is None and source.startswith("not a row of the paper")
