@@ -90,12 +90,16 @@ def unstored_runs(path: Path, profile: str) -> list:
 
 def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict | None = None) -> NotebookRun:
     """Execute one notebook. At ``paper`` nothing is trained (``LTLIB_TRAIN=0``): a notebook whose runs
-    are not all stored is skipped, naming the campaign command that produces them."""
+    are not all stored is skipped, naming the campaign command that produces them, except one that renders
+    partially (:data:`ltlib.runsets.RENDERS_PARTIALLY`, the tables) once any of its runs is stored."""
     import papermill
+
+    from ltlib.runsets import RENDERS_PARTIALLY, notebook_configs
 
     if profile == "paper":
         missing = unstored_runs(path, profile)
-        if missing:
+        partial = path.stem in RENDERS_PARTIALLY and len(missing) < len(notebook_configs(path.stem, profile))
+        if missing and not partial:
             return NotebookRun(path.name, 0.0, skipped=f"{len(missing)} paper runs not stored yet; produce them "
                                                         f"with: python -m ltlib campaign --profile paper "
                                                         f"--only {path.stem}")

@@ -282,7 +282,8 @@ def notebook_progress(view: StoreView) -> dict[str, tuple[int, int]]:
 def figures_section(view: StoreView) -> list[str]:
     lines = ["| notebook | paper runs stored | status |", "|---|---|---|"]
     for name, (stored, needed) in notebook_progress(view).items():
-        status = "complete: renders at paper scale" if stored == needed else "pending"
+        status = ("complete: renders at paper scale" if stored == needed else
+                  "partial: renders the stored rows" if stored and name in runsets.RENDERS_PARTIALLY else "pending")
         lines.append(f"| {name} | {stored} / {needed} | {status} |")
     return lines
 
@@ -336,7 +337,8 @@ def readme_status(view: StoreView, today: str | None = None, figures: Path = FIG
         lines += [f"| {item['method']} vs {item['base']} | **{item['difference']:+.2f}** | {item['p_value']:.2g} | "
                   f"{item['paper_delta']} |" for item in assessed]
         lines.append("\nOne seed: a p-value speaks of the test images' sampling, not of another training seed.")
-    complete = [name for name, (stored, needed) in notebook_progress(view).items() if needed and stored == needed]
+    progress = notebook_progress(view)
+    complete = [name for name, (stored, needed) in progress.items() if needed and stored == needed]
     shown = [(name, sorted(figures.glob(f"{name[:3]}*.png"))) for name in complete]
     shown = [(name, images) for name, images in shown if images]
     if shown:
@@ -346,6 +348,11 @@ def readme_status(view: StoreView, today: str | None = None, figures: Path = FIG
             lines.append(f"[`{name}`](figures/notebooks/{name}.ipynb)<br>")
             lines.append(" ".join(f'<img src="figures/{image.name}" width="400" alt="{image.stem}">' for image in images))
             lines.append("")
+    partial = [(name, stored, needed) for name, (stored, needed) in progress.items()
+               if 0 < stored < needed and name in runsets.RENDERS_PARTIALLY]
+    lines += [f"The tables, rendered from the runs stored so far ({stored} of the {needed} they need): "
+              f"[`{name}`](figures/notebooks/{name}.ipynb)."
+              for name, stored, needed in partial]
     return "\n".join(lines + ["", README_END])
 
 

@@ -7,7 +7,7 @@ final-epoch and best-epoch top-1 on the data named in the ``data`` column.
 """
 from __future__ import annotations
 
-from ltlib.config import RunConfig, profile, stage_two_profile
+from ltlib.config import RunConfig, StageTwoConfig, profile, stage_two_profile
 from ltlib.schedules import schedule_of
 
 #: SMART Table 1, CIFAR-10-LT columns (IF 100, IF 50): the paper's numbers
@@ -206,20 +206,36 @@ def h2t_table7_rows(profile_name: str, **common):
             for selection, value in H2T_TABLE7.items()]
 
 
-def table_frame(rows, paper_dataset: str, table: str = ""):
+def table_frame(rows, paper_dataset: str, table: str = "", pending: bool = False):
     """Run or load every row's config; a DataFrame with the paper's number beside ours (and, when ``table``
-    is named, where the paper's number comes from: :func:`reference_source`)."""
+    is named, where the paper's number comes from: :func:`reference_source`). With ``pending`` (the paper profile,
+    rendered from the store) a row whose run is neither cached nor stored is kept with empty numbers and says so in
+    ``status``; without it every such run is trained, or named at once where training is off."""
     import pandas as pd
 
-    from ltlib.results import sweep
+    from ltlib.results import missing_runs, sweep
 
+    configs = [config for _, _, config in rows]
+    absent = {config.hash() for config in missing_runs(configs)} if pending else set()
+    present = [config for config in configs if config.hash() not in absent]
+    results = dict(zip((c.hash() for c in present), sweep(present, notebook="08_tables")))  # names every missing run
     records = []
-    results = sweep([config for _, _, config in rows], notebook="08_tables")  # names every missing run at once
-    for (label, paper_value, config), result in zip(rows, results):
-        splits = result.splits("counts")
-        records.append({"row": label, f"paper ({paper_dataset})": paper_value,
-                        "ours final": round(result.final_top1, 2), "ours best epoch": round(result.best_top1, 2),
-                        "many": splits["many"], "medium": splits["medium"], "few": splits["few"],
-                        "schedule": schedule_of(result.stage1), "data": result.data_source, "config": config.hash(),
-                        **({"paper's number: source; ours": reference_source(table, label)} if table else {})})
+    for label, paper_value, config in rows:
+        record = {"row": label, f"paper ({paper_dataset})": paper_value}
+        result = results.get(config.hash())
+        if result is None:
+            record.update({"ours final": None, "ours best epoch": None, "many": None, "medium": None, "few": None,
+                           "schedule": schedule_of(config.stage1 if isinstance(config, StageTwoConfig) else config),
+                           "data": None, "status": "pending: not stored yet"})
+        else:
+            splits = result.splits("counts")
+            record.update({"ours final": round(result.final_top1, 2), "ours best epoch": round(result.best_top1, 2),
+                           **{split: None if splits[split] is None else round(splits[split], 2)
+                              for split in ("many", "medium", "few")},
+                           "schedule": schedule_of(result.stage1), "data": result.data_source,
+                           **({"status": "stored"} if pending else {})})
+        record["config"] = config.hash()
+        if table:
+            record["paper's number: source; ours"] = reference_source(table, label)
+        records.append(record)
     return pd.DataFrame.from_records(records).set_index("row")

@@ -82,13 +82,18 @@ def test_paper_profile_renders_only_from_stored_runs_and_trains_nothing(tmp_path
     # a stand-in store entry for the paper CE run (the quick run's metrics, in a temporary store only)
     paper_ce = ltlib.profile("paper")
     store.write_entry(Result(paper_ce, quick_ce_result.metrics, quick_ce_result.folder))
-    runs = regenerate("paper", selected=["00_quickstart", "03_tail"], output_folder=tmp_path / "out")
+    runs = regenerate("paper", selected=["00_quickstart", "03_tail", "08_tables"], output_folder=tmp_path / "out")
     by_name = {run.name: run for run in runs}
     assert by_name["00_quickstart.ipynb"].error is None and by_name["00_quickstart.ipynb"].skipped is None
     assert (tmp_path / "figures" / "00_quickstart_cifar10_if100.png").is_file()  # rendered from the store
     skipped = by_name["03_tail_prediction_frequency.ipynb"]
     assert skipped.error is None and "python -m ltlib campaign --profile paper --only 03_tail" in skipped.skipped
     assert "LTLIB_TRAIN" not in os.environ  # training was off inside the kernels only
+    # the tables render from what is stored (the plain CE row of H2T Table 6); every other row says pending
+    assert by_name["08_tables.ipynb"].error is None and by_name["08_tables.ipynb"].skipped is None
+    tables_text = (tmp_path / "out" / "08_tables.ipynb").read_text()
+    assert "pending: not stored yet" in tables_text and f"{paper_ce.hash()}" in tables_text
+    assert tables_text.count("<td>stored</td>") == 1  # the HTML table's status cell of the one stored row
     executed = nbformat.read(tmp_path / "out" / "00_quickstart.ipynb", as_version=4)  # as committed: tidy
     assert "widgets" not in executed.metadata and "duration" not in executed.metadata.papermill
     assert "injected-parameters" in [cell.get("id") for cell in executed.cells]
