@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LTLIB_VENV:-.venv}"
+# the development machines' CIFAR-10 copy (shared/data beside the checkout), unless LTLIB_DATA names another
+if [ -z "${LTLIB_DATA:-}" ] && [ -d ../shared/data ]; then export LTLIB_DATA="$(cd ../shared/data && pwd)"; fi
 PYTHON="${PYTHON:-python3}"
 
 bootstrap() {
