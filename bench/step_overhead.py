@@ -8,11 +8,11 @@ SMART / CE and H2T / cRT and writes ``bench/results/step-overhead-<device>-<time
 On CUDA the timed steps run under ``torch.cuda.set_sync_debug_mode("error")``: a step that reads a value back
 to the host (``.item()``, ``nonzero``, ``unique`` ...) stops with an error, which is recorded as that
 objective's ``host_sync`` (the fast path promises none inside an epoch). ``--paths`` chooses the ways of
-computing the step (:mod:`ltlib.fast`): ``eager`` (float32, the reference), ``stages`` (bf16, compiled stages),
-``step`` (bf16, the whole step compiled), ``graphs`` (``step`` replayed as CUDA graphs); ``--fast`` is
-``--paths eager stages step graphs``. Every path starts from eager's weights and draws, so its first losses after
-the warm-up (the first compiled steps: a compiled path's first step runs eagerly) must match eager's, or the path
-is ``wrong``. The JSON is rewritten after every measurement, so a run stopped by a time limit keeps what it measured.
+computing the step (:mod:`ltlib.fast`): ``eager`` (float32, the reference), ``bf16`` (bf16 autocast and
+channels_last, eager: the CPU's path where it has AMX), ``stages`` (bf16, compiled stages), ``step`` (bf16, the
+whole step compiled), ``graphs`` (``step`` replayed as CUDA graphs); ``--fast`` is ``--paths eager bf16 stages step
+graphs``. Every path starts from eager's weights and draws, so its first losses after the warm-up (the first
+compiled steps: a compiled path's first step runs eagerly) must match eager's, or the path is ``wrong``. The JSON is rewritten after every measurement, so a run stopped by a time limit keeps what it measured.
 
     python bench/step_overhead.py --device cpu --steps 5 --warmup 1
     python bench/step_overhead.py --fast                     # on the GPU machine
@@ -41,7 +41,7 @@ from ltlib.train import resolve_device, seeded_generator  # noqa: E402
 STAGE_ONE = {"ce": {"mixup_alpha": 1.0}, "cmo": {"method": "cmo", "cmo_skip_epochs": 0, "cmo_prob": 1.0},
              "smart": {"method": "smart"}}
 STAGE_TWO = {"crt": 0.0, "h2t": 0.25}
-PATHS = ("eager", "stages", "step", "graphs")
+PATHS = ("eager", "bf16", "stages", "step", "graphs")
 
 
 def path_of(name: str, device) -> FastPath:
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=["eager"], help="ways of computing a step")
-    parser.add_argument("--fast", action="store_true", help="all of them: --paths eager stages step graphs")
+    parser.add_argument("--fast", action="store_true", help="all of them: --paths eager bf16 stages step graphs")
     parser.add_argument("--only", nargs="*", default=None, help=f"objectives among {[*STAGE_ONE, *STAGE_TWO]}")
     parser.add_argument("--choice-file", default=None, help="write the fastest working path's name there")
     args = parser.parse_args(argv)
