@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
     figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (GPU)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
+    figures.add_argument("--force", action="store_true", help="paper: re-execute notebooks whose executed copy is "
+                                                               "up to date (same notebook, ltlib sources, stored runs)")
     report = commands.add_parser("reproduction", help="rewrite REPRODUCTION.md's generated part and README.md's "
                                                       "opening status from the results store")
     report.add_argument("--out", default=None, help="file to write (default: REPRODUCTION.md in the repository)")
@@ -260,7 +262,7 @@ def _reproduction(args) -> int:
 def _figures(args) -> int:
     from ltlib.regenerate import regenerate
 
-    runs = regenerate(args.profile, args.notebooks)
+    runs = regenerate(args.profile, args.notebooks, force=args.force)
     failed = [run for run in runs if run.error is not None]
     for run in failed:
         print(f"error: notebook {run.name} failed at {run.error}", file=sys.stderr)

@@ -115,7 +115,8 @@ class RunConfig:
     # CMO (ltlib.methods.cmo); only hashed when method == "cmo"
     cmo_prob: float = _field(0.5, "CMO: probability of mixing a batch")
     cmo_sampler: str = _field("balanced", f"CMO: foreground sampler: {', '.join(FOREGROUND_SAMPLERS)}")
-    cmo_skip_epochs: int = _field(3, "CMO: no mixing in the first and last k epochs (0 = always)")
+    cmo_skip_epochs: int = _field(3, "CMO: mix only in epochs k < e < epochs - k (0-based, CMO's code: plain "
+                                     "batches in the first k + 1 and the last k epochs; 0 = every epoch)")
     seed: int = _field(0, "seed of initialisation, sampling and augmentation")
     device: str = _field("auto", f"device: {', '.join(DEVICES)} (auto = cuda when available)")
 

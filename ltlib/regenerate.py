@@ -7,6 +7,10 @@ sources are never modified, and an executed copy is replaced only by a successfu
 ``build/notebooks/failed/``). An executed paper notebook keeps no timings or machine paths (:func:`tidy`), so it
 changes in git only when its outputs do. A summary line per notebook (status, seconds) is printed at the end, and a
 failure names the notebook and the failing cell.
+
+A paper rendering is skipped when its executed copy is up to date: it records a fingerprint of its inputs
+(:func:`render_inputs`: the notebook, its parameters, ltlib's sources and the store entries of its runs), and the
+same inputs give the same figures; ``force=True`` (``python -m ltlib figures --force``) re-executes anyway.
 """
 from __future__ import annotations
 
@@ -52,12 +56,56 @@ FAILED_FOLDER = REPO_ROOT / "build" / "notebooks" / "failed"
 VOLATILE_METADATA = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")
 
 
-def tidy(path: Path) -> None:
+#: the executed paper notebook's metadata key holding :func:`render_inputs` of its execution
+INPUTS_KEY = "ltlib_render_inputs"
+#: the notebook parameters that choose its runs (passed on to :func:`ltlib.runsets.notebook_configs`)
+RUN_PARAMETERS = ("seed", "dataset", "imbalance_factor")
+
+
+def render_inputs(path: Path, profile: str, parameters: dict | None = None) -> str:
+    """sha256 over what a rendering of notebook ``path`` depends on: the notebook file, ``profile`` and
+    ``parameters``, every source file of ltlib, and for each run the notebook uses its config hash and its store
+    entry's ``config.json`` (which holds the sha256 of the entry's files), or "absent" where it is not stored.
+    Not covered: the installed packages and the image data (a store entry names its data source)."""
+    import hashlib
+    import json
+
+    from ltlib import runsets
+    from ltlib.store import entry_folder
+
+    parameters = parameters or {}
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(json.dumps({"profile": profile, **parameters}, sort_keys=True, default=str).encode())
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes())
+    if path.stem in runsets.NOTEBOOK_RUNSETS:
+        chosen = {name: parameters[name] for name in RUN_PARAMETERS if name in parameters}
+        for config in runsets.notebook_configs(path.stem, profile, **chosen):
+            entry = entry_folder(config) / "config.json"
+            digest.update(config.hash().encode() + (entry.read_bytes() if entry.is_file() else b"absent"))
+    return digest.hexdigest()
+
+
+def recorded_inputs(executed: Path) -> str | None:
+    """The :func:`render_inputs` an executed notebook was rendered from (None: not recorded, or no such file)."""
+    import json
+
+    try:
+        return json.loads(executed.read_text()).get("metadata", {}).get(INPUTS_KEY)
+    except (OSError, ValueError):
+        return None
+
+
+def tidy(path: Path, inputs: str | None = None) -> None:
     """Drop what differs between two executions of the same notebook on the same runs: papermill's timings and
-    absolute paths, the cells' execution timings, the injected cell's random id, and widget state."""
+    absolute paths, the cells' execution timings, the injected cell's random id, and widget state; record
+    ``inputs`` (:func:`render_inputs`) when given."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
+    if inputs is not None:
+        notebook.metadata[INPUTS_KEY] = inputs
     notebook.metadata.pop("widgets", None)  # widget state (progress bars) that no static reader shows
     for key in VOLATILE_METADATA:
         notebook.metadata.get("papermill", {}).pop(key, None)
@@ -88,10 +136,12 @@ def unstored_runs(path: Path, profile: str) -> list:
     return missing_runs(runsets.notebook_configs(stem, profile)) if stem in runsets.NOTEBOOK_RUNSETS else []
 
 
-def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict | None = None) -> NotebookRun:
+def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict | None = None,
+                 force: bool = False) -> NotebookRun:
     """Execute one notebook. At ``paper`` nothing is trained (``LTLIB_TRAIN=0``): a notebook whose runs
     are not all stored is skipped, naming the campaign command that produces them, except one that renders
-    partially (:data:`ltlib.runsets.RENDERS_PARTIALLY`, the tables) once any of its runs is stored."""
+    partially (:data:`ltlib.runsets.RENDERS_PARTIALLY`, the tables) once any of its runs is stored; and one whose
+    executed copy was rendered from the same :func:`render_inputs` is skipped as up to date unless ``force``."""
     import papermill
 
     from ltlib.runsets import RENDERS_PARTIALLY, notebook_configs
@@ -103,6 +153,10 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
             return NotebookRun(path.name, 0.0, skipped=f"{len(missing)} paper runs not stored yet; produce them "
                                                         f"with: python -m ltlib campaign --profile paper "
                                                         f"--only {path.stem}")
+    inputs = render_inputs(path, profile, parameters) if profile == "paper" else None
+    if inputs is not None and not force and recorded_inputs(output_folder / path.name) == inputs:
+        return NotebookRun(path.name, 0.0, skipped="up to date (its executed copy was rendered from the same "
+                                                   "notebook, ltlib sources and stored runs; --force re-executes)")
     output_folder.mkdir(parents=True, exist_ok=True)
     executing = output_folder / f".{path.stem}.executing.ipynb"  # replaces the executed copy only when it succeeds
     started = time.perf_counter()
@@ -123,20 +177,20 @@ def run_notebook(path: Path, profile: str, output_folder: Path, parameters: dict
             os.replace(executing, failed)
             message += f" (the failed execution: {failed})"
         return NotebookRun(path.name, time.perf_counter() - started, message)
-    tidy(executing)
+    tidy(executing, inputs)
     os.replace(executing, output_folder / path.name)
     return NotebookRun(path.name, time.perf_counter() - started)
 
 
 def regenerate(profile: str = "quick", selected=None, parameters: dict | None = None,
-               output_folder: Path | None = None) -> list[NotebookRun]:
+               output_folder: Path | None = None, force: bool = False) -> list[NotebookRun]:
     output_folder = output_folder or executed_folder(profile)
     if os.environ.get("CI"):  # kernels inherit it: no progress bars in CI logs
         os.environ.setdefault("TQDM_DISABLE", "1")
     runs = []
     for path in notebooks(selected):
         print(f"running {path.name} ({profile}) ...", flush=True)
-        runs.append(run_notebook(path, profile, output_folder, parameters))
+        runs.append(run_notebook(path, profile, output_folder, parameters, force))
         state = "skipped" if runs[-1].skipped else "ok" if runs[-1].error is None else "FAILED"
         print(f"  {state} in {runs[-1].seconds:.0f} s", flush=True)
     print("\nsummary")

@@ -118,3 +118,46 @@ def test_a_failing_notebook_never_replaces_its_executed_copy(tmp_path, monkeypat
     assert "RuntimeError: boom" in run.error and str(tmp_path / "failed" / source.name) in run.error
     assert (out / source.name).read_text() == "the last good execution" and sorted(out.iterdir()) == [out / source.name]
     assert "boom" in (tmp_path / "failed" / source.name).read_text()
+
+
+def _counting_notebook(path, marker):
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(f'open({str(marker)!r}, "a").write("x")')],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), path)
+
+
+@pytest.mark.notebook
+def test_an_up_to_date_paper_rendering_is_not_executed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    source, marker, out = tmp_path / "97_counts.ipynb", tmp_path / "executions.txt", tmp_path / "out"
+    _counting_notebook(source, marker)
+    assert run_notebook(source, "paper", out).skipped is None and marker.read_text() == "x"
+    again = run_notebook(source, "paper", out)
+    assert again.skipped.startswith("up to date") and marker.read_text() == "x"
+    assert run_notebook(source, "paper", out, force=True).skipped is None and marker.read_text() == "xx"
+    assert run_notebook(source, "paper", out, parameters={"seed": 1}).skipped is None and marker.read_text() == "xxx"
+    assert run_notebook(source, "paper", out, parameters={"seed": 1}).skipped and marker.read_text() == "xxx"
+    assert run_notebook(source, "quick", out).skipped is None and marker.read_text() == "xxxx"  # quick: always
+
+
+def test_render_inputs_follow_the_store_entries_and_the_notebook(tmp_path, monkeypatch):
+    from ltlib import runsets
+    from ltlib.regenerate import NOTEBOOK_FOLDER, render_inputs
+    from ltlib.store import entry_folder
+
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    path = NOTEBOOK_FOLDER / "03_tail_prediction_frequency.ipynb"
+    before = render_inputs(path, "paper")
+    assert render_inputs(path, "paper") == before and render_inputs(path, "quick") != before
+    assert render_inputs(path, "paper", {"seed": 1}) != before
+    entry = entry_folder(runsets.notebook_configs(path.stem, "paper")[-1])
+    entry.mkdir(parents=True)
+    (entry / "config.json").write_text('{"sha256": {"metrics.json": "0"}}')
+    stored = render_inputs(path, "paper")
+    assert stored != before
+    (entry / "config.json").write_text('{"sha256": {"metrics.json": "1"}}')  # the entry's content changed
+    assert render_inputs(path, "paper") not in (before, stored)
+    copy = tmp_path / path.name
+    copy.write_bytes(path.read_bytes() + b" ")
+    assert render_inputs(copy, "paper") != render_inputs(path, "paper")
