@@ -117,3 +117,13 @@ def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path):
     with pytest.raises(ValueError, match="no generated section: put the lines"):
         reproduction.replace_between(readme, reproduction.README_BEGIN, reproduction.README_END, "block")
     assert readme.read_text() == "# ltlib\n"
+
+
+def test_a_verdict_follows_the_sign_of_the_papers_difference(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: the comparisons' lines only
+    view = reproduction.StoreView(None)
+    item = {"name": "x", "method": "m", "base": "b", "difference": -1.0, "p_value": 1e-4}
+    assert "supports the direction" in reproduction.verdicts([{**item, "paper_delta": "-0.40"}], view)[0]
+    assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "+0.40"}], view)[0]
+    assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "–"}], view)[0]
+    assert "cannot tell" in reproduction.verdicts([{**item, "paper_delta": "-0.40", "p_value": 0.2}], view)[0]
