@@ -15,8 +15,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 5. ``results`` (cache and ``Result``, the notebooks' API)
 6. ``tables``, ``plots``, ``runsets`` (what each notebook trains)
 7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
-   nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``reproduction`` (REPRODUCTION.md from
-   the store)
+   nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``storeview`` (the store as a report reads
+   it), ``reproduction`` (REPRODUCTION.md and the README's status from the store)
 8. ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__

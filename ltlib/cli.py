@@ -250,12 +250,12 @@ def _device_kit(args) -> int:
 
 
 def _reproduction(args) -> int:
-    from ltlib import reproduction
+    from ltlib import reproduction, store
 
     readme = None if args.no_readme else reproduction.README
     path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT, readme=readme)
     print(f"wrote {path}{'' if readme is None else f' and the status atop {readme}'} from "
-          f"{reproduction.store.store_root()}")
+          f"{store.store_root()}")
     return 0
 
 

@@ -266,7 +266,7 @@ class StopAfterFirstSave(Exception):
 def test_a_run_resumed_on_another_path_records_each_path_from_its_first_epoch(tmp_path):
     from ltlib.checkpoint import Checkpointer
     from ltlib.fast import FastPath
-    from ltlib.reproduction import numerics
+    from ltlib.storeview import numerics
     from ltlib.train import train_stage_one
     from test_train import tiny_config, tiny_data
 

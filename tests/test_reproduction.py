@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ltlib import reproduction
+from ltlib import reproduction, storeview
 from ltlib.evaluate import decode_outcomes, encode_outcomes
 from ltlib.significance import binomial_two_sided, mcnemar, wilson_interval
 
@@ -67,7 +67,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
         reads.append(config.hash())
         return stored.get(config.hash())
 
-    monkeypatch.setattr(reproduction, "stored_metrics", read)
+    monkeypatch.setattr(storeview, "stored_metrics", read)
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
     report, readme = tmp_path / "REPRODUCTION.md", tmp_path / "README.md"
     report.write_text("# Title\n\nintro\n\n" + reproduction.BEGIN + "\nold\n" + reproduction.END + "\n\n## Prose kept\n")
