@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     kit.add_argument("--data", default=None, help="CIFAR folder to cut the kit from (default $LTLIB_DATA)")
 
     figures = commands.add_parser("figures", help="regenerate the figures by running the notebooks with papermill")
-    figures.add_argument("--profile", choices=PROFILES, default="quick", help="quick (CPU, minutes) or paper (renders the stored 200-epoch runs)")
+    figures.add_argument("--profile", choices=PROFILES, default="quick",
+                         help="quick (CPU, minutes) or paper (renders the stored 200-epoch runs)")
     figures.add_argument("notebooks", nargs="*", help="only notebooks whose name contains one of these")
     figures.add_argument("--force", action="store_true", help="paper: re-execute notebooks whose executed copy is "
                                                                "up to date (same notebook, ltlib sources, stored runs)")
