@@ -58,6 +58,10 @@ VOLATILE_METADATA = ("start_time", "end_time", "duration", "input_path", "output
 
 #: the executed paper notebook's metadata key holding :func:`render_inputs` of its execution
 INPUTS_KEY = "ltlib_render_inputs"
+#: ltlib modules no notebook's output depends on (they plan, train and report runs; the notebooks read the store),
+#: left out of :func:`render_inputs` so that editing them does not re-execute every paper notebook
+NOT_RENDERING = ("__main__.py", "campaign.py", "cli.py", "devicekit.py", "plans.py", "reproduction.py",
+                 "storeview.py")
 #: the notebook parameters that choose its runs (passed on to :func:`ltlib.runsets.notebook_configs`)
 RUN_PARAMETERS = ("seed", "dataset", "imbalance_factor")
 
@@ -66,7 +70,8 @@ def render_inputs(path: Path, profile: str, parameters: dict | None = None) -> s
     """sha256 over what a rendering of notebook ``path`` depends on: the notebook file, ``profile`` and
     ``parameters``, every source file of ltlib, and for each run the notebook uses its config hash and its store
     entry's ``config.json`` (which holds the sha256 of the entry's files), or "absent" where it is not stored.
-    Not covered: the installed packages and the image data (a store entry names its data source)."""
+    Not covered: the installed packages, the image data (a store entry names its data source) and the modules of
+    :data:`NOT_RENDERING`."""
     import hashlib
     import json
 
@@ -78,6 +83,8 @@ def render_inputs(path: Path, profile: str, parameters: dict | None = None) -> s
     digest.update(json.dumps({"profile": profile, **parameters}, sort_keys=True, default=str).encode())
     package = Path(__file__).resolve().parent
     for source in sorted(package.rglob("*.py")):
+        if source.parent == package and source.name in NOT_RENDERING:
+            continue
         digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes())
     if path.stem in runsets.NOTEBOOK_RUNSETS:
         chosen = {name: parameters[name] for name in RUN_PARAMETERS if name in parameters}

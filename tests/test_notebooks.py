@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nbformat
 import pytest
 
+import ltlib
 from ltlib import runsets
 from ltlib.regenerate import executed_folder, notebooks, regenerate, run_notebook, tidy
 
@@ -161,3 +163,24 @@ def test_render_inputs_follow_the_store_entries_and_the_notebook(tmp_path, monke
     copy = tmp_path / path.name
     copy.write_bytes(path.read_bytes() + b" ")
     assert render_inputs(copy, "paper") != render_inputs(path, "paper")
+
+
+def test_what_render_inputs_leave_out_is_imported_by_no_notebook_and_no_module_they_cover():
+    import ast
+    import json
+
+    from ltlib.regenerate import NOT_RENDERING
+
+    left_out = {name.removesuffix(".py") for name in NOT_RENDERING}
+    package = Path(ltlib.__file__).parent
+    covered = [path for path in package.rglob("*.py") if not (path.parent == package and path.name in NOT_RENDERING)]
+    sources = {str(path): path.read_text() for path in covered}
+    sources |= {str(path): "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                                     if cell["cell_type"] == "code") for path in NOTEBOOKS}
+    for where, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{alias.name}" for alias in node.names] + [node.module or ""]
+                     if isinstance(node, ast.ImportFrom) else [])
+            hit = [n for n in names if n.split(".")[:2][-1] in left_out and n.startswith("ltlib")]
+            assert not hit, f"{where} imports {hit}, which render_inputs leaves out (NOT_RENDERING)"
