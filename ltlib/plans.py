@@ -71,7 +71,8 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
     2. H2T rest: the p sweep (notebook 07), H2T Tables 5 and 7 (all stage II on the same stage I);
     3. SMART core: CE, SMART (default form) and CE + CMO on CMO's schedule (notebooks 02 and 05);
     4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
-       plain CE of the quickstart and of H2T Table 6.
+       plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
+       SMART run's time), then the SMART runs, the paper's head rule (many) before the other.
     """
     common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
 
@@ -90,6 +91,9 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
                                              *row_configs(tables.h2t_table6_rows(profile_name, **common)[:3]),
                                              *runsets.quickstart(profile_name, **common).values()]),
     ]
+    rest = tiers[3][1]
+    tiers[3] = (tiers[3][0], [c for c in rest if c.method != "smart"]
+                + sorted((c for c in rest if c.method == "smart"), key=lambda c: c.smart_head_rule != "many"))
     seen, ordered = set(), []
     for name, configs in tiers:
         fresh = []

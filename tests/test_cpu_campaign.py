@@ -40,6 +40,9 @@ def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     assert all(position[c.stage1.hash()] < position[c.hash()] for c in configs if isinstance(c, StageTwoConfig))
     assert {c.imbalance_factor for c in configs if not isinstance(c, StageTwoConfig)} == {100.0}
     assert {c.eval_every for c in configs if not isinstance(c, StageTwoConfig)} == {10}
+    rest = tiers[3][1]  # single-batch runs first, then SMART with the paper's head rule first
+    kinds = [(c.method == "smart", c.method == "smart" and c.smart_head_rule != "many") for c in rest]
+    assert kinds == sorted(kinds) and kinds[0] == (False, False) and (True, False) in kinds and (True, True) in kinds
 
 
 def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monkeypatch):
