@@ -36,18 +36,22 @@ from ltlib.storage import environment, file_lock
 from ltlib.train import DeviceUnavailable
 
 def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
+    """The dry run's text: counts, an estimate (runs in progress count only their epochs left), each tier and run."""
+    done = {run.hash: plans.epochs_done(run.config) for run in todo}
     lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
-             f"(about {plans.estimate_minutes(todo, seconds_per_epoch, workers):.1f} min at {seconds_per_epoch:g} s per "
-             f"stage-I epoch, {workers} worker(s))"]
+             f"(about {plans.estimate_minutes(todo, seconds_per_epoch, workers, done):.1f} min at "
+             f"{seconds_per_epoch:g} s per stage-I epoch, {workers} worker(s))"]
     tier = None
     for run in todo:
         if run.tier and run.tier != tier:
             tier = run.tier
             in_tier = [r for r in todo if r.tier == tier]
             lines.append(f"tier {tier}: {len(in_tier)} runs, about "
-                         f"{plans.estimate_minutes(in_tier, seconds_per_epoch, workers) / 60:.1f} h")
+                         f"{plans.estimate_minutes(in_tier, seconds_per_epoch, workers, done) / 60:.1f} h")
         failed = " FAILED before (see failed/)" if failure(run.config) else ""
-        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<58} {', '.join(run.notebooks)}{failed}")
+        started = f" (in progress: {done[run.hash]}/{run.config.epochs} epochs)" if done[run.hash] else ""
+        lines.append(f"  {run.hash:<16} seed {run.seed}  {describe(run.config):<58} {', '.join(run.notebooks)}"
+                     f"{started}{failed}")
     return "\n".join(lines)
 
 

@@ -200,5 +200,26 @@ def observed_seconds_per_epoch(runs) -> dict | None:
     return {"seconds_per_epoch": train + evaluation, "run": run.hash, "epochs": len(history["train_seconds"])}
 
 
-def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1) -> float:
-    return sum(epochs_of(run.config) for run in runs) * seconds_per_epoch / 60 / max(1, workers)
+def epochs_done(config) -> int:
+    """Epochs a run not yet stored has trained: its checkpoint in this machine's cache, else its partial entry in
+    the store (``results/partial/``, saved by the last session), else 0."""
+    import torch
+
+    from ltlib.store import partial_path
+
+    checkpoint = run_folder(config) / "checkpoint.pt"
+    if checkpoint.is_file():
+        try:
+            return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"])
+        except Exception:  # being replaced, or damaged: training tells which
+            pass
+    record = partial_path(config).with_suffix(".json")
+    return int(json.loads(record.read_text())["epochs_done"]) if record.is_file() else 0
+
+
+def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1, done: dict | None = None) -> float:
+    """Minutes to train ``runs`` at ``seconds_per_epoch`` per reference epoch with ``workers`` in parallel; ``done``
+    (``{hash: epochs trained}``, :func:`epochs_done`) leaves out the epochs runs in progress have behind them."""
+    done = done or {}
+    left = sum(epochs_of(run.config) * (1 - done.get(run.hash, 0) / run.config.epochs) for run in runs)
+    return left * seconds_per_epoch / 60 / max(1, workers)

@@ -201,3 +201,31 @@ def test_stage_one_fast_applies_to_stage_one_runs_only(monkeypatch):
     from ltlib.fast import cpu_bf16_is_fast
 
     assert campaign.resolve_stage_one_fast("auto") == ("bf16" if cpu_bf16_is_fast() else None)
+
+
+def test_the_estimate_counts_only_the_epochs_a_run_in_progress_has_left(capsys, tmp_path, monkeypatch):
+    import torch
+
+    from ltlib.cli import main
+    from ltlib.results import run_folder
+    from ltlib.store import partial_path
+
+    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    runs = plans.plan_named("cpu-core", "paper")
+    first, second = runs[0], runs[-1]  # a stage I and, last in the plan, another stage I
+    run_folder(first.config).mkdir(parents=True)
+    torch.save({"epoch": 50}, run_folder(first.config) / "checkpoint.pt")  # here, in this machine's cache
+    record = partial_path(second.config).with_suffix(".json")  # saved by an earlier session
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"epochs_done": 20}))
+    done = {run.hash: plans.epochs_done(run.config) for run in runs}
+    assert done[first.hash] == 50 and done[second.hash] == 20 and sum(done.values()) == 70
+    full = plans.estimate_minutes(runs, 60.0)
+    left = plans.estimate_minutes(runs, 60.0, done=done)
+    expected = (plans.epochs_of(first.config) * 50 / 200 + plans.epochs_of(second.config) * 20 / 200) * 60.0 / 60
+    assert abs(full - left - expected) < 1e-6
+    assert main(["campaign", "--plan", "cpu-core", "--seeds", "0", "--dry-run", "--seconds-per-epoch", "60"]) == 0
+    out = capsys.readouterr().out
+    assert f"{first.hash:<16}" in out and "(in progress: 50/200 epochs)" in out and "(in progress: 20/200 epochs)" in out
+    assert f"about {left:.1f} min" in out
