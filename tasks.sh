@@ -53,7 +53,7 @@ cpu_campaign() {
       if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
         echo "running as pid $(cat build/campaign.log.pid)"; else echo "not running"; fi
       tail -n 3 build/campaign.log 2>/dev/null || true
-      "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | grep -v '^  ' ;;
+      "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | awk '!/^  / || /in progress/' ;;
     *) echo "usage: bash tasks.sh cpu-campaign start|save|status" >&2; return 2 ;;
   esac
 }
