@@ -221,6 +221,35 @@ def verdicts(assessed: list[dict], view: StoreView) -> list[str]:
     return lines or ["* No claim can be assessed yet: no row with a paper number and no method/baseline pair is stored."]
 
 
+#: the last epochs whose test top-1 :func:`final_jitter` compares
+LAST_EPOCHS = 5
+
+
+def final_jitter(view: StoreView) -> str | None:
+    """How much the test top-1 of each stored stage-I row moves over its last :data:`LAST_EPOCHS` epochs (all
+    evaluated, at the schedule's smallest learning rate): a noise of the final-epoch number that its interval over
+    the test images does not cover. None when no stage-I row is stored."""
+    spreads = {}  # config hash: (row label, spread)
+    for rows in table_rows().values():
+        for label, _, config in rows:
+            metrics = None if isinstance(config, StageTwoConfig) else view.metrics(config)
+            if metrics is None or config.hash() in spreads:
+                continue
+            history = metrics["history"]
+            last = [top1 for epoch, top1 in zip(history["eval_epochs"], history["test_top1"])
+                    if epoch >= config.epochs - LAST_EPOCHS]
+            if len(last) == LAST_EPOCHS:
+                switch = (f" (its last {config.cmo_skip_epochs} epochs train without mixing, CMO's protocol)"
+                          if config.method == "cmo" and 0 < config.cmo_skip_epochs < LAST_EPOCHS else "")
+                spreads[config.hash()] = f"{label} {max(last) - min(last):.2f}{switch}"
+    if not spreads:
+        return None
+    return (f"* **Final-epoch jitter**: the spread of the test top-1 over the last {LAST_EPOCHS} epochs (all "
+            f"evaluated, at the schedule's smallest learning rate), in points: {'; '.join(spreads.values())}. The "
+            "final-epoch number carries this epoch-to-epoch noise (e.g. through the BatchNorm running statistics, "
+            "which follow the last few dozen batches) beside the test set's sampling that its interval covers.")
+
+
 def row_gap(paper: float, metrics: dict) -> tuple[str, float, float]:
     """Where the ``paper`` number lies against our final top-1's 95 % interval ("inside", "above", "below"), and
     paper minus ours at the final and at the best evaluated epoch."""
@@ -280,7 +309,7 @@ def generated(view: StoreView, today: str | None = None) -> str:
              "## Protocol of ours", "", PROTOCOL.format(seed_note=SEED_NOTE), "",
              "## CIFAR-10-LT IF 100 (JPEG-q75 copy), seed 0", "", *tables_section(view),
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
-             "## Verdicts (seed 0 only)", "", *verdicts(assessed, view), "",
+             "## Verdicts (seed 0 only)", "", *verdicts(assessed, view), *filter(None, [final_jitter(view)]), "",
              "## Figures at paper scale (seed 0, IF 100)", "", *figures_section(view), "", END]
     return "\n".join(parts)
 

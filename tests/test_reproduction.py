@@ -127,3 +127,23 @@ def test_a_verdict_follows_the_sign_of_the_papers_difference(tmp_path, monkeypat
     assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "+0.40"}], view)[0]
     assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "–"}], view)[0]
     assert "cannot tell" in reproduction.verdicts([{**item, "paper_delta": "-0.40", "p_value": 0.2}], view)[0]
+
+
+def test_the_final_epoch_jitter_is_the_spread_of_the_last_five_epochs(tmp_path, monkeypatch):
+    rows = reproduction.table_rows()["SMART Table 1"]
+    ce = next(c for label, _, c in rows if label == "CE")
+    cmo = next(c for label, _, c in rows if label == "CE+CMO")
+    curve = {ce.hash(): [60.0, 61.0, 64.0, 63.5, 64.25, 63.0, 62.5], cmo.hash(): [66.0, 65.0, 66.0, 66.0, 65.5, 66.0, 64.0]}
+
+    def read(config, root=None):
+        if config.hash() not in curve:
+            return None
+        return {"history": {"eval_epochs": list(range(193, 200)), "test_top1": curve[config.hash()]}}
+
+    monkeypatch.setattr(storeview, "stored_metrics", read)
+    text = reproduction.final_jitter(reproduction.StoreView(tmp_path))
+    assert text.startswith("* **Final-epoch jitter**")
+    assert "CE 1.75;" in text  # epochs 195-199: 64.0 .. 62.5 (a max-min over the last five, not seven)
+    assert "CE+CMO 2.00 (its last 3 epochs train without mixing, CMO's protocol)" in text
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: None)
+    assert reproduction.final_jitter(reproduction.StoreView(tmp_path)) is None
