@@ -321,8 +321,10 @@ def readme_status(view: StoreView, today: str | None = None, figures: Path = FIG
     today = today or time.strftime("%Y-%m-%d")
     tiers = [(name, sum(view.metrics(c) is not None for c in configs), len(configs))
              for name, configs in plans.cpu_core_tiers("paper")]
-    stored = [metrics for _, configs in plans.cpu_core_tiers("paper") for config in configs
-              if (metrics := view.metrics(config)) is not None]
+    planned = [config for _, configs in plans.cpu_core_tiers("paper") for config in configs]
+    stored = [metrics for config in planned if (metrics := view.metrics(config)) is not None]
+    running = [f"{describe(config)}, {state[len('in progress ('):-1]}" for config in planned
+               if view.metrics(config) is None and (state := state_of(config, view)).startswith("in progress")]
     paths = {}  # device: the numerics of its stored runs
     for metrics in stored:
         paths.setdefault(metrics.get("device", "cpu"), set()).add(numerics(metrics))
@@ -332,7 +334,8 @@ def readme_status(view: StoreView, today: str | None = None, figures: Path = FIG
              f"**Reproduction status** (generated from `results/` on {today} by `python -m ltlib reproduction`). The CPU "
              "trains both papers' cores at paper scale in the background of every development session: "
              f"{sum(t[1] for t in tiers)} of {sum(t[2] for t in tiers)} runs of its plan are stored ("
-             + "; ".join(f"tier {name.split()[0]}: {stored} / {total}" for name, stored, total in tiers) + "). "
+             + "; ".join(f"tier {name.split()[0]}: {stored} / {total}" for name, stored, total in tiers) + ")"
+             + (f"; in progress: {'; '.join(running)}" if running else "") + ". "
              f"Scope: CIFAR-10-LT IF 100 built from the JPEG-q75 copy of CIFAR-10, seed 0, {devices}. *Ours* is "
              "the final epoch's top-1 with its 95 % interval over the 10,000 test images; the papers report their best "
              "epoch. The protocol, every pending row, and the verdicts: [REPRODUCTION.md](REPRODUCTION.md).", ""]

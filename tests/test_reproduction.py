@@ -147,3 +147,22 @@ def test_the_final_epoch_jitter_is_the_spread_of_the_last_five_epochs(tmp_path, 
     assert "CE+CMO 2.00 (its last 3 epochs train without mixing, CMO's protocol)" in text
     monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: None)
     assert reproduction.final_jitter(reproduction.StoreView(tmp_path)) is None
+
+
+def test_the_readme_status_names_the_run_in_progress_and_its_epochs(tmp_path, monkeypatch):
+    import json
+
+    from ltlib import plans
+    from ltlib.results import describe
+    from ltlib.store import partial_path
+
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: None)
+    view = reproduction.StoreView(None)
+    assert "in progress" not in reproduction.readme_status(view, today="2026-12-02", figures=tmp_path)
+    smart = plans.cpu_core_tiers("paper")[2][1][-1]
+    record = partial_path(smart).with_suffix(".json")
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"epochs_done": 57, "epochs": 200}))
+    text = reproduction.readme_status(reproduction.StoreView(None), today="2026-12-02", figures=tmp_path)
+    assert f"; in progress: {describe(smart)}, 57/200 epochs. Scope:" in text
