@@ -229,7 +229,7 @@ def final_jitter(view: StoreView) -> str | None:
     """How much the test top-1 of each stored stage-I row moves over its last :data:`LAST_EPOCHS` epochs (all
     evaluated, at the schedule's smallest learning rate): a noise of the final-epoch number that its interval over
     the test images does not cover. None when no stage-I row is stored."""
-    spreads = {}  # config hash: (row label, spread)
+    spreads = {}  # config hash: "row label spread" text
     for rows in table_rows().values():
         for label, _, config in rows:
             metrics = None if isinstance(config, StageTwoConfig) else view.metrics(config)
