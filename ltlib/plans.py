@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -168,13 +169,31 @@ def measure_seconds_per_epoch(steps: int = 4, warmup: int = 1, data_root: str | 
             "seconds_per_epoch": per_step * steps_per_epoch + share * per_pass, "device": str(device)}
 
 
+@functools.lru_cache(maxsize=16)
+def _summary(path: str, modified_ns: int) -> dict | None:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        return {"epoch": int(state["epoch"]), "history": state.get("history", {})}
+    except Exception:  # being replaced, or damaged: training tells which
+        return None
+
+
+def checkpoint_summary(path: Path) -> dict | None:
+    """``{"epoch", "history"}`` of a training checkpoint, read once per version of the file (the dry run asks for
+    it twice); None when there is none or it cannot be read."""
+    try:
+        return _summary(str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
 def observed_seconds_per_epoch(runs) -> dict | None:
     """One reference epoch as the planned runs trained it on this machine: from the newest checkpoint (or cached
     result) of a planned stage-I run with at least 3 epochs, the median training seconds of its epochs, scaled to
     the reference epoch, plus its mean evaluation seconds per epoch. None when no such run exists here."""
     import statistics
-
-    import torch
 
     found = []
     for run in runs:
@@ -184,8 +203,8 @@ def observed_seconds_per_epoch(runs) -> dict | None:
         if (folder / "metrics.json").is_file():
             history = json.loads((folder / "metrics.json").read_text())["history"]
             when = (folder / "metrics.json").stat().st_mtime
-        elif (folder / "checkpoint.pt").is_file():
-            history = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+        elif (summary := checkpoint_summary(folder / "checkpoint.pt")) is not None:
+            history = summary["history"]
             when = (folder / "checkpoint.pt").stat().st_mtime
         else:
             continue
@@ -203,18 +222,13 @@ def observed_seconds_per_epoch(runs) -> dict | None:
 def epochs_done(config) -> int:
     """Epochs a run not yet stored has trained: its checkpoint in this machine's cache, else its partial entry in
     the store (``results/partial/``, saved by the last session), else 0."""
-    import torch
+    from ltlib.store import partial_record
 
-    from ltlib.store import partial_path
-
-    checkpoint = run_folder(config) / "checkpoint.pt"
-    if checkpoint.is_file():
-        try:
-            return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"])
-        except Exception:  # being replaced, or damaged: training tells which
-            pass
-    record = partial_path(config).with_suffix(".json")
-    return int(json.loads(record.read_text())["epochs_done"]) if record.is_file() else 0
+    summary = checkpoint_summary(run_folder(config) / "checkpoint.pt")
+    if summary is not None:
+        return summary["epoch"]
+    record = partial_record(config)
+    return int(record["epochs_done"]) if record else 0
 
 
 def estimate_minutes(runs, seconds_per_epoch: float, workers: int = 1, done: dict | None = None) -> float:

@@ -193,6 +193,13 @@ def partial_path(config, root: Path | None = None) -> Path:
     return (root or store_root()) / "partial" / f"{config.hash()}.pt"
 
 
+def partial_record(config, root: Path | None = None) -> dict | None:
+    """The ``.json`` record of a run in progress saved in the store (``epochs_done``, ``epochs``, ``sha256`` ...),
+    or None when the store holds none for ``config``."""
+    record = partial_path(config, root).with_suffix(".json")
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def save_partial(config, checkpoint: Path, root: Path | None = None) -> dict | None:
     """Copy the training checkpoint of an unfinished run into the store (``partial/<hash>.pt``, with a
     ``.json`` naming the run, its completed epochs and the file's sha256); None when there is no checkpoint."""
@@ -217,7 +224,7 @@ def restore_partial(config, checkpoint: Path, root: Path | None = None) -> int |
     path, checkpoint = partial_path(config, root), Path(checkpoint)
     if checkpoint.is_file() or not path.is_file():
         return None
-    record = json.loads(path.with_suffix(".json").read_text())
+    record = partial_record(config, root) or {}
     payload = path.read_bytes()
     if record.get("config") != config.identity() or hashlib.sha256(payload).hexdigest() != record.get("sha256"):
         raise StoreError(f"run in progress {path}: its config or sha256 does not match; delete it to start over")

@@ -3,7 +3,6 @@ sha256-checked once (:class:`StoreView`), what a stored run got right, how it wa
 run is (in progress, failed, pending)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ltlib import campaign, store
@@ -42,12 +41,17 @@ def correct_count(metrics: dict) -> tuple[int, int]:
     return round(metrics["final_top1"] * total / 100), total
 
 
+def progress_of(config, view: StoreView) -> str | None:
+    """``"k/n epochs"`` of a run in progress saved in the store, else None."""
+    record = store.partial_record(config, view.root)
+    return f"{record['epochs_done']}/{record['epochs']} epochs" if record else None
+
+
 def state_of(config, view: StoreView) -> str:
     """What an unstored run is: in progress (epochs done), failed (its error) or pending."""
-    partial = store.partial_path(config, view.root).with_suffix(".json")
-    if partial.is_file():
-        record = json.loads(partial.read_text())
-        return f"in progress ({record['epochs_done']}/{record['epochs']} epochs)"
+    progress = progress_of(config, view)
+    if progress:
+        return f"in progress ({progress})"
     failed = campaign.failure(config, view.root)
     if failed:
         return f"failed: {failed['error'][:80]}"

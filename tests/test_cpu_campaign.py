@@ -83,6 +83,7 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
     monkeypatch.setenv("LTLIB_STORE", str(repo / "results"))
     [record] = campaign.save_progress([run])
     assert record["epochs_done"] == 2 and store.partial_path(config).is_file()
+    assert store.partial_record(config).items() <= record.items()  # what the store keeps, read back
 
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q", str(repo)], check=True)
@@ -215,7 +216,8 @@ def test_the_estimate_counts_only_the_epochs_a_run_in_progress_has_left(capsys, 
     runs = plans.plan_named("cpu-core", "paper")
     first, second = runs[0], runs[-1]  # a stage I and, last in the plan, another stage I
     run_folder(first.config).mkdir(parents=True)
-    torch.save({"epoch": 50}, run_folder(first.config) / "checkpoint.pt")  # here, in this machine's cache
+    history = {"train_seconds": [40.0] * 3, "seconds": [45.0] * 3}  # three epochs timed: the dry run's rate
+    torch.save({"epoch": 50, "history": history}, run_folder(first.config) / "checkpoint.pt")  # this machine's cache
     record = partial_path(second.config).with_suffix(".json")  # saved by an earlier session
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"epochs_done": 20}))
@@ -229,3 +231,9 @@ def test_the_estimate_counts_only_the_epochs_a_run_in_progress_has_left(capsys, 
     out = capsys.readouterr().out
     assert f"{first.hash:<16}" in out and "(in progress: 50/200 epochs)" in out and "(in progress: 20/200 epochs)" in out
     assert f"about {left:.1f} min" in out
+    plans._summary.cache_clear()  # without a given rate the dry run times epochs from the same checkpoint
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda path, *a, **k: loads.append(str(path)) or load(path, *a, **k))
+    assert main(["campaign", "--plan", "cpu-core", "--seeds", "0", "--dry-run"]) == 0
+    assert loads == [str(run_folder(first.config) / "checkpoint.pt")]  # and reads it once
+    assert "(in progress: 50/200 epochs)" in capsys.readouterr().out
