@@ -65,8 +65,9 @@ def test_a_region_has_the_colour_of_its_class_points():
     labels = np.repeat([0, 8], 40)
     fig, ax = plt.subplots()
     plots.decision_regions(embedding, labels, labels, ax=ax, class_names=[str(i) for i in range(10)], classes=[0, 8])
-    mesh, points = ax.collections
-    regions = np.asarray(mesh.get_array()).reshape(200, 200)
+    [mesh], [points] = ax.images, ax.collections
+    regions = np.asarray(mesh.get_array())
+    assert regions.shape == (200, 200) and mesh.origin == "lower"  # row 0 at the bottom: the lowest y
     assert set(np.unique(regions)) == {0, 8}
     # the grid corner near each cluster is that class's region, painted in the colour of that class's points
     region_colour = mesh.to_rgba(np.array([regions[0, 0], regions[-1, -1]]))[:, :3]
@@ -74,4 +75,9 @@ def test_a_region_has_the_colour_of_its_class_points():
     assert (regions[0, 0], regions[-1, -1]) == (0, 8)
     assert np.allclose(region_colour, point_colour)
     assert np.allclose(point_colour, [plt.get_cmap("tab10")(c)[:3] for c in (0, 8)])
+    # the image lies where the points are: the pixel under each point is painted with that point's prediction
+    x0, x1, y0, y1 = mesh.get_extent()
+    column = ((embedding[:, 0] - x0) / (x1 - x0) * 200).astype(int)
+    row = ((embedding[:, 1] - y0) / (y1 - y0) * 200).astype(int)
+    assert (regions[row, column] == labels).all()
     plt.close(fig)
