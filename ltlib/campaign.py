@@ -170,7 +170,9 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0,
                     waiting.append(run)
                     continue
                 started = time.perf_counter()
-                log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} started {time.strftime('%H:%M:%S')}")
+                behind = plans.epochs_done(run.config)  # this machine's checkpoint, else results/partial/
+                log(f"[pid {os.getpid()}] {run.hash} {describe(run.config)} started {time.strftime('%H:%M:%S')}"
+                    + (f", resuming after epoch {behind}/{run.config.epochs}" if behind else ""))
                 try:
                     for config in with_stage_one([run.config]):  # a failing stage I is recorded as its own failure
                         current = config

@@ -102,7 +102,9 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
         return history
 
     monkeypatch.setattr(ltlib.train, "fit", counting_fit)
-    assert campaign.work([run], progress=False) == [run.hash]
+    said = []
+    assert campaign.work([run], progress=False, log=said.append) == [run.hash]
+    assert said[0].endswith("resuming after epoch 2/4")  # the log says where the run picks up
     resumed = load_result(config).metrics
     assert {k: v for k, v in resumed["history"].items() if "seconds" not in k} == \
         {k: v for k, v in uninterrupted["history"].items() if "seconds" not in k}
