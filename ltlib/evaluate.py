@@ -174,3 +174,18 @@ def prediction_frequency(confusion, classes) -> np.ndarray:
     """H2T Fig. 3: the share (%) of the test samples of ``classes`` predicted as each label, ``(C,)``."""
     rows = np.asarray(confusion, dtype=float)[list(classes)]
     return 100 * rows.sum(0) / max(rows.sum(), 1)
+
+
+def into_similar_heads(labels, predictions, neighbours, tails) -> np.ndarray:
+    """SMART Fig. 3 per test image: for each test image of a ``tails`` class (in test-set order), whether
+    ``predictions`` put it in one of that class's similar head classes, ``neighbours[c]`` (``(C, k)``, e.g.
+    :func:`ltlib.semantics.top_k_similar`). Booleans per image, so two runs on the same test images compare with a
+    paired test (:func:`ltlib.significance.mcnemar`)."""
+    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
+    neighbours = np.asarray(neighbours)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"labels ({labels.size}) and predictions ({predictions.size}) must cover the same images")
+    similar = np.zeros((len(neighbours), len(neighbours)), dtype=bool)  # similar[c, h]: h is a similar head of c
+    np.put_along_axis(similar, neighbours, True, axis=1)
+    kept = np.isin(labels, list(tails))
+    return similar[labels[kept], predictions[kept]]

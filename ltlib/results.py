@@ -122,6 +122,13 @@ class Result:
         return np.asarray(self.metrics["final"]["confusion"])
 
     @property
+    def test_predictions(self) -> np.ndarray:
+        """``(N,)`` the final model's predicted class of every test image, in the test set's order."""
+        from ltlib.evaluate import decode_outcomes
+
+        return decode_outcomes(self.metrics["test_outcomes"])[0]
+
+    @property
     def per_class_accuracy(self) -> np.ndarray:
         """``(C,)`` final-epoch test accuracy (%) per class."""
         return np.asarray(self.metrics["final"]["per_class_accuracy"], dtype=float)

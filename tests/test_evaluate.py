@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from ltlib.data.longtail import splits_by_counts
@@ -54,3 +55,22 @@ def test_prediction_frequency_of_tail_samples():
 
     confusion = np.array([[5, 0, 0], [1, 3, 0], [2, 1, 1]])
     np.testing.assert_allclose(prediction_frequency(confusion, [1, 2]), [37.5, 50.0, 12.5])
+
+
+def test_into_similar_heads_marks_each_tail_image_predicted_as_one_of_its_similar_heads():
+    from ltlib.evaluate import decode_outcomes, encode_outcomes, into_similar_heads
+    from ltlib.results import Result
+
+    rng = np.random.default_rng(0)
+    classes, heads, tails = 10, [0, 1, 2, 3], [4, 6, 7, 9]
+    neighbours = np.array([rng.permutation(heads)[:2] for _ in range(classes)])  # two similar heads per class
+    labels, predictions = rng.integers(0, classes, 500), rng.integers(0, classes, 500)
+    expected = [predictions[i] in neighbours[labels[i]] for i in range(500) if labels[i] in tails]
+    found = into_similar_heads(labels, predictions, neighbours, tails)
+    assert found.dtype == bool and found.tolist() == expected and 0 < found.sum() < found.size
+    # the stored predictions a notebook reads through Result.test_predictions feed it unchanged
+    result = Result(config=None, metrics={"test_outcomes": encode_outcomes(predictions, labels)}, folder=None)
+    assert result.test_predictions.tolist() == predictions.tolist() == decode_outcomes(
+        result.metrics["test_outcomes"])[0].tolist()
+    with pytest.raises(ValueError, match="same images"):
+        into_similar_heads(labels, predictions[:-1], neighbours, tails)
