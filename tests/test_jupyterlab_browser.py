@@ -126,12 +126,13 @@ def test_server_lists_the_notebooks(jupyter_server):
 
 #: per code cell, the prompt text ("[ ]:", "[*]:", "[3]:") and whether an output is an exception: a traceback,
 #: or a line that starts with an exception's name ("ValueError: ...", "SyntaxError: ..."); other stderr text
-#: (warnings, "[nltk_data] Error loading wordnet: ..." before the offline route) is not an error
+#: (warnings, "[nltk_data] Error loading wordnet: ..." before the offline route) is not an error. Read as textContent:
+#: JupyterLab skips rendering the cells scrolled out of view, and their innerText is empty
 CELL_STATE_JS = r"""() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')).map(cell => ({
-    prompt: (cell.querySelector('.jp-InputPrompt') || {}).innerText || '',
+    prompt: (cell.querySelector('.jp-InputPrompt') || {}).textContent || '',
     error: Array.from(cell.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
                                             + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'))
-           .some(out => /Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b[^\n]*:/m.test(out.innerText))}))"""
+           .some(out => /Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b[^\n]*:/m.test(out.textContent))}))"""
 
 
 class Lab:
