@@ -219,12 +219,15 @@ def save_partial(config, checkpoint: Path, root: Path | None = None) -> dict | N
 
 def restore_partial(config, checkpoint: Path, root: Path | None = None) -> int | None:
     """Put a stored run in progress where training looks for its checkpoint, unless a checkpoint is already
-    there (it is as new or newer); returns the epochs it holds, or None. A partial entry whose sha256 or
-    config does not match is refused with :class:`StoreError`."""
+    there (it is as new or newer); returns the epochs it holds, or None. A partial entry without its ``.json``
+    record, or whose sha256 or config does not match it, is refused with :class:`StoreError`."""
     path, checkpoint = partial_path(config, root), Path(checkpoint)
     if checkpoint.is_file() or not path.is_file():
         return None
-    record = partial_record(config, root) or {}
+    record = partial_record(config, root)
+    if record is None:
+        raise StoreError(f"run in progress {path}: its record {path.with_suffix('.json').name} is missing, so the "
+                         "checkpoint cannot be checked; delete it to start over")
     payload = path.read_bytes()
     if record.get("config") != config.identity() or hashlib.sha256(payload).hexdigest() != record.get("sha256"):
         raise StoreError(f"run in progress {path}: its config or sha256 does not match; delete it to start over")

@@ -99,3 +99,32 @@ print("trained", len(results.TRAINED))
 def test_two_processes_asking_for_one_run_train_it_once(tiny_world):
     assert sorted(run_concurrently(SCRIPT)) == ["0", "1"]
     assert load_result(tiny_runset("quick")["CE"]) is not None
+
+
+def test_a_run_in_progress_is_restored_only_when_its_record_vouches_for_it(tiny_world):
+    config = tiny_runset("quick")["CE"]
+    checkpoint = tiny_world / "checkpoint.pt"
+    torch.save({"epoch": 3, "history": {"loss": [1.0, 0.9, 0.8]}}, checkpoint)
+    record = store.save_partial(config, checkpoint)
+    assert record["epochs_done"] == 3 and store.partial_record(config) == record
+    target = tiny_world / "elsewhere" / "checkpoint.pt"
+    target.parent.mkdir()
+    assert store.restore_partial(config, target) == 3 and target.read_bytes() == checkpoint.read_bytes()
+    target.write_bytes(b"newer")  # a checkpoint already in place is as new or newer: left alone
+    assert store.restore_partial(config, target) is None and target.read_bytes() == b"newer"
+    target.unlink()
+
+    path = store.partial_path(config)
+    other = tiny_runset("quick")["BSCE"]
+    assert other.hash() != config.hash()
+    path.with_suffix(".json").write_text(json.dumps({**record, "config": other.identity()}))
+    with pytest.raises(store.StoreError, match="config or sha256 does not match"):
+        store.restore_partial(config, target)
+    path.with_suffix(".json").write_text(json.dumps(record))
+    path.write_bytes(path.read_bytes() + b"\0")  # damaged in transit
+    with pytest.raises(store.StoreError, match="config or sha256 does not match"):
+        store.restore_partial(config, target)
+    path.with_suffix(".json").unlink()  # the .pt committed without its record
+    with pytest.raises(store.StoreError, match=r"its record .*\.json is missing"):
+        store.restore_partial(config, target)
+    assert not target.exists()  # nothing unchecked was put where training looks
