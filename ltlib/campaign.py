@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -234,6 +235,23 @@ def export(runs, out: Path) -> list[Path]:
     return store.export_bundles(hashes, Path(out))
 
 
+def log_epochs(stream=None) -> None:
+    """Write :data:`ltlib.train.EPOCH_LOG`'s line per finished epoch to ``stream`` (stdout): where no progress bar
+    shows (the detached campaign's log, ``TQDM_DISABLE``), the log still says how far a run has got."""
+    logger = logging.getLogger("ltlib.train")
+    if any(getattr(handler, "ltlib_epochs", False) for handler in logger.handlers):
+        return
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(logging.Formatter("[pid %(process)d %(asctime)s] %(message)s", "%H:%M:%S"))
+    handler.ltlib_epochs = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def progress_bars_off() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def detach(argv: list[str], log_path: Path) -> int:
     """Start this campaign again in a new process session that outlives the caller; returns its pid, also
     written to ``<log>.pid`` so that scripts follow the campaign by its process id (no ``pgrep``)."""
@@ -248,6 +266,7 @@ def detach(argv: list[str], log_path: Path) -> int:
 def _worker_main(request: str) -> int:
     """Entry of a worker process: the same plan, worked through beside the other workers."""
     asked = json.loads(request)
+    log_epochs()  # workers run without progress bars
     work(plan_named(asked.get("plan", "notebooks"), asked["profile"], asked["seeds"], asked["only"] or None,
                     asked.get("dataset", "cifar10")), progress=False, stage_one_fast=asked.get("stage_one_fast"))
     return 0

@@ -216,6 +216,8 @@ def _campaign(args, argv) -> int:
         print(f"stage-I runs train with LTLIB_FAST={stage_one_fast or '(the default)'} (--stage-one-fast "
               f"{args.stage_one_fast}); stage II with the device's default", flush=True)
     if not args.dry_run:
+        if campaign.progress_bars_off():  # e.g. detached: a line per epoch in the log instead
+            campaign.log_epochs()
         campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),
                               dataset=args.dataset, plan_name=args.plan, stage_one_fast=stage_one_fast)
     if args.export:

@@ -17,6 +17,7 @@ sent to it by broadcast, so no shared file system is needed to resume).
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -34,6 +35,9 @@ from ltlib.methods import build_objective
 from ltlib.methods.h2t import StageTwoObjective
 from ltlib.models import SeamNet, build_model
 from ltlib.schedules import config_learning_rate, evaluates_at
+
+#: one INFO line per finished epoch; silent unless configured (the detached campaign logs it: ltlib.campaign)
+EPOCH_LOG = logging.getLogger("ltlib.train")
 
 
 def progress_bar(iterable, progress: bool = True, **options):
@@ -160,6 +164,10 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
             checkpointer.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "objective": objective.state_dict(), "torch_rng": torch.get_rng_state(),
                                "history": vars(history)})
+        if is_main():
+            EPOCH_LOG.info("%s: epoch %d/%d, loss %.3f, top-1 %s, %.0f s", description, epoch + 1, epochs, mean_loss,
+                           f"{history.test_top1[-1]:.2f}" if history.eval_epochs[-1:] == [epoch] else "not evaluated",
+                           history.seconds[-1])
     return history
 
 

@@ -145,3 +145,25 @@ def test_best_epoch_is_the_best_over_the_evaluated_epochs():
     best = max(history["test_top1"])
     assert output.metrics["best_top1"] == best
     assert output.metrics["best_epoch"] == history["eval_epochs"][history["test_top1"].index(best)]
+
+
+def test_every_finished_epoch_is_logged_once_where_the_campaign_logs_epochs(monkeypatch):
+    import io
+    import logging
+
+    from ltlib import campaign
+
+    logger = logging.getLogger("ltlib.train")
+    monkeypatch.setattr(logger, "handlers", [])  # restored after the test
+    monkeypatch.setattr(logger, "level", logger.level)
+    stream = io.StringIO()
+    campaign.log_epochs(stream)
+    campaign.log_epochs(stream)  # configured twice: still one line per epoch
+    config = tiny_config(epochs=5, milestones=(4,), eval_every=2)
+    output = train_stage_one(config, tiny_data(), progress=False)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(": epoch ")[1].split(",")[0] for line in lines] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    top1 = output.metrics["history"]["test_top1"]
+    assert [line.split("top-1 ")[1].split(",")[0] for line in lines] == \
+        ["not evaluated", f"{top1[0]:.2f}", "not evaluated", f"{top1[1]:.2f}", f"{top1[2]:.2f}"]  # eval_epochs 1, 3, 4
+    assert all(line.startswith("[pid ") and config.hash() in line for line in lines)
