@@ -238,18 +238,15 @@ def export(runs, out: Path) -> list[Path]:
 def log_epochs(stream=None) -> None:
     """Write :data:`ltlib.train.EPOCH_LOG`'s line per finished epoch to ``stream`` (stdout): where no progress bar
     shows (the detached campaign's log, ``TQDM_DISABLE``), the log still says how far a run has got."""
-    logger = logging.getLogger("ltlib.train")
-    if any(getattr(handler, "ltlib_epochs", False) for handler in logger.handlers):
+    from ltlib.train import EPOCH_LOG
+
+    if any(getattr(handler, "ltlib_epochs", False) for handler in EPOCH_LOG.handlers):
         return
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(logging.Formatter("[pid %(process)d %(asctime)s] %(message)s", "%H:%M:%S"))
     handler.ltlib_epochs = True
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
-def progress_bars_off() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    EPOCH_LOG.addHandler(handler)
+    EPOCH_LOG.setLevel(logging.INFO)
 
 
 def detach(argv: list[str], log_path: Path) -> int:

@@ -216,7 +216,9 @@ def _campaign(args, argv) -> int:
         print(f"stage-I runs train with LTLIB_FAST={stage_one_fast or '(the default)'} (--stage-one-fast "
               f"{args.stage_one_fast}); stage II with the device's default", flush=True)
     if not args.dry_run:
-        if campaign.progress_bars_off():  # e.g. detached: a line per epoch in the log instead
+        from ltlib.train import bars_disabled
+
+        if os.environ.get("CI") or bars_disabled():  # e.g. detached: a line per epoch in the log instead
             campaign.log_epochs()
         campaign.run_campaign(args.profile, args.seeds, args.only, args.workers, progress=not os.environ.get("CI"),
                               dataset=args.dataset, plan_name=args.plan, stage_one_fast=stage_one_fast)

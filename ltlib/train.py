@@ -40,10 +40,14 @@ from ltlib.schedules import config_learning_rate, evaluates_at
 EPOCH_LOG = logging.getLogger("ltlib.train")
 
 
+def bars_disabled() -> bool:
+    """``TQDM_DISABLE`` is set (CI, the detached campaign): no progress bar shows."""
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def progress_bar(iterable, progress: bool = True, **options):
     """A tqdm bar (a widget in JupyterLab), off when ``progress`` is false or ``TQDM_DISABLE`` is set (CI)."""
-    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(iterable, disable=quiet, **options)
+    return tqdm(iterable, disable=not progress or bars_disabled(), **options)
 
 
 #: set to 1 where a run must not fall back to the CPU (the device call): ``auto`` without CUDA then stops
@@ -153,7 +157,8 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
             raise _non_finite(description, epoch, losses, lr_at(epoch), getattr(objective.loss_fn, "name", "loss"))
         history.loss.append(mean_loss)
         history.lr.append(lr_at(epoch))
-        if evaluate_at is None or evaluate_at(epoch) or epoch == epochs - 1:
+        evaluated = evaluate_at is None or evaluate_at(epoch) or epoch == epochs - 1
+        if evaluated:
             history.test_top1.append(evaluate_epoch())
             history.eval_epochs.append(epoch)
             if history.test_top1[-1] > max(history.test_top1[:-1], default=-1.0):  # the first best epoch is kept
@@ -166,7 +171,7 @@ def fit(model: SeamNet, parameters, objective, epochs: int, lr_at, momentum: flo
                                "history": vars(history)})
         if is_main():
             EPOCH_LOG.info("%s: epoch %d/%d, loss %.3f, top-1 %s, %.0f s", description, epoch + 1, epochs, mean_loss,
-                           f"{history.test_top1[-1]:.2f}" if history.eval_epochs[-1:] == [epoch] else "not evaluated",
+                           f"{history.test_top1[-1]:.2f}" if evaluated else "not evaluated",
                            history.seconds[-1])
     return history
 
