@@ -188,8 +188,10 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)  # sampling and augmentation
 
 
-def final_metrics(model: SeamNet, data: LongTailedData, history: History, seconds: float) -> dict:
-    """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection)."""
+def final_metrics(model: SeamNet, data: LongTailedData, history: History) -> dict:
+    """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection).
+    ``train_seconds`` is the wall-clock time of every epoch, its training steps and test passes
+    (``history.seconds`` summed), so that a run resumed across sessions counts all its segments."""
     outputs = predict_test(model, data)  # one (sharded) pass over the test set for both split rules
     metrics = {"final": evaluate(model, None, data.test_labels, data.splits("counts"), outputs=outputs)}
     metrics["test_outcomes"] = encode_outcomes(outputs[0].argmax(1), data.test_labels.cpu())  # paired tests
@@ -203,7 +205,7 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History, second
         history={"loss": history.loss, "lr": history.lr, "test_top1": history.test_top1,
                  "eval_epochs": history.eval_epochs, "seconds": history.seconds,
                  "train_seconds": history.train_seconds, "fast_paths": history.fast_paths},
-        train_seconds=seconds,
+        train_seconds=sum(history.seconds),
         class_counts=list(data.class_counts),
         class_names=list(data.class_names),
         data_source=data.source,
@@ -224,11 +226,10 @@ def _fit_config(config, model: SeamNet, data: LongTailedData, objective, paramet
         logits, _ = predict_test(model, data, features=False)
         return top1(logits, data.test_labels.cpu())
 
-    started = time.perf_counter()
     history = fit(model, parameters, objective, config.epochs, lr_at, config.momentum, weight_decay, test_top1,
                   description=description, progress=progress, checkpointer=checkpointer, fast=fast,
                   evaluate_at=lambda epoch: evaluates_at(config, epoch))
-    metrics = final_metrics(model, data, history, time.perf_counter() - started)
+    metrics = final_metrics(model, data, history)
     metrics["fast_path"] = fast.describe()
     return TrainOutput(model, history, metrics)
 

@@ -109,6 +109,7 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
     assert {k: v for k, v in resumed["history"].items() if "seconds" not in k} == \
         {k: v for k, v in uninterrupted["history"].items() if "seconds" not in k}
     assert resumed["final"] == uninterrupted["final"] and resumed["best_top1"] == uninterrupted["best_top1"]
+    assert resumed["train_seconds"] == sum(resumed["history"]["seconds"])  # both sessions' epochs, not the last's
     assert not store.partial_path(config).exists()  # stored: the partial entry is gone
     assert store.has_entry(config)
 
