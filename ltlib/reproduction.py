@@ -84,7 +84,6 @@ COMPARISONS = [
     ("BSCE vs CE", "SMART Table 1", "CE", "BSCE"),
     ("BSCE+SMART vs BSCE", "SMART Table 1", "BSCE", "BSCE+SMART"),
     ("LDAM+DRW vs CE", "SMART Table 1", "CE", "LDAM+DRW"),
-    ("Logit Adj. vs CE", "SMART Table 1", "CE", "Logit Adj."),
     # CIFAR-100-LT in the paper, CIFAR-10-LT here: the direction only
     ("fusing sampler vs DR (H2T Table 5; paper Δ on CIFAR-100-LT)", "H2T Table 5", "DR (no H2T)", "BS+"),
     ("random channels vs the first (H2T Table 7; paper Δ on CIFAR-100-LT)", "H2T Table 7", "first", "random"),

@@ -128,3 +128,16 @@ def test_every_compared_row_names_where_its_paper_number_comes_from():
     assert value == 70.70 and "says only 'CE loss'" in source
     value, source = six["CE without mixup (the other reading of 'CE loss')"]  # the same number, read otherwise
     assert value == 70.70 and "the other reading" in source and "plain CE" in source
+
+
+def test_the_logit_adjustment_row_reads_the_bsce_run_and_says_so():
+    from ltlib import plans, tables
+
+    for profile_name in ("paper", "quick"):
+        one = {label: (value, config) for label, value, config in tables.smart_table1_rows(profile_name)}
+        assert one["Logit Adj."][1].hash() == one["BSCE"][1].hash()
+        assert one["Logit Adj."][0] == 77.7  # the paper's number stays the row's
+    source = tables.reference_source("SMART Table 1", "Logit Adj.")
+    assert "Menon" in source and "reads the BSCE run" in source
+    planned = [c for _, group in plans.cpu_core_tiers("paper") for c in group]
+    assert all(getattr(c, "loss", "") != "la" for c in planned)

@@ -92,3 +92,17 @@ def test_bf16_logits_get_their_adjustments_and_cross_entropy_in_float32(name):
         targets, reduction="none").float()
     if name != "ce":  # the old bf16 adjustment differs measurably from the float32 one
         assert (rounded_inside - losses).abs().max() > 1e-3
+
+
+def test_logit_adjustment_at_tau_one_is_balanced_softmax_bit_for_bit():
+    """Why SMART Table 1's Logit Adj. row reads the BSCE run: same losses and gradients, exactly."""
+    generator = torch.Generator().manual_seed(3)
+    counts = torch.randint(5, 5000, (10,), generator=generator).tolist()
+    targets = torch.randint(0, 10, (64,), generator=generator)
+    grads = []
+    for name in ("la", "bsce"):
+        logits = torch.randn(64, 10, generator=torch.Generator().manual_seed(4)).requires_grad_()
+        losses = LongTailLoss(name, counts).per_sample(logits, targets)
+        losses.mean().backward()
+        grads.append((losses.detach(), logits.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])

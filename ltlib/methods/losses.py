@@ -6,7 +6,8 @@ With logits ``z`` ``(B, C)``, targets ``y`` ``(B,)``, training class counts ``n_
 * ``ce``:   ``-log softmax(z)_y``;
 * ``bsce``: balanced softmax (Ren et al. 2020): ``-log softmax(z + log pi)_y``;
 * ``la``:   logit-adjusted loss (Menon et al. 2021): ``-log softmax(z + tau log pi)_y`` with
-  ``tau = 1`` (at ``tau = 1`` it equals ``bsce``; both are kept because the papers list both);
+  ``tau = 1``, the value of its CIFAR results: it is then ``bsce`` term for term, so SMART Table 1's Logit Adj.
+  row reads the BSCE run (ltlib.tables.smart_table1_rows); the name is kept because the papers list both;
 * ``ldam``: LDAM (Cao et al. 2019): ``-log softmax(s (z - m_y e_y))_y`` with
   ``m_c = max_m * n_c^{-1/4} / max_j n_j^{-1/4}``, ``max_m = 0.5``, ``s = 30``; LDAM is meant for
   a cosine classifier, so the trainer builds one (``NormedLinear``) when ``loss = 'ldam'``.
