@@ -31,7 +31,7 @@ bootstrap() {
 # stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
 cpu_campaign() {
   local root; root="$(pwd)"
-  # stage-I runs on bf16 autocast where the CPU has AMX (ltlib.fast.cpu_bf16_is_fast), stage II in float32
+  # stage-I runs on bf16 autocast where the CPU has native bf16 (ltlib.fast.cpu_bf16_is_fast), stage II in float32
   local plan=(--profile paper --plan cpu-core --seeds 0 --stage-one-fast auto)
   case "${1:-}" in
     start)

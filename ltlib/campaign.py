@@ -138,8 +138,9 @@ def train_or_fall_back(config, progress: bool = True, log=print):
 
 
 def resolve_stage_one_fast(setting: str | None) -> str | None:
-    """The ``$LTLIB_FAST`` for stage-I runs from ``--stage-one-fast``: ``auto`` is ``bf16`` on a CPU with AMX
-    (:func:`ltlib.fast.cpu_bf16_is_fast`) and nothing (the device's default) elsewhere; another value is kept."""
+    """The ``$LTLIB_FAST`` for stage-I runs from ``--stage-one-fast``: ``auto`` is ``bf16`` on a CPU with native bf16
+    (AMX or AVX-512 BF16, :func:`ltlib.fast.cpu_bf16_is_fast`) and nothing (the device's default) elsewhere; another
+    value is kept."""
     if setting != "auto":
         return setting
     import torch

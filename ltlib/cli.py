@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="for the estimate: seconds per stage-I epoch (default: 1.5 on CUDA, 4 on CPU)")
     campaign.add_argument("--stage-one-fast", metavar="PATH", default=None,
                           help="$LTLIB_FAST for stage-I runs only (stage II keeps the device's default): auto (bf16 on "
-                               "a CPU with AMX, else the default), bf16, stages, step, graphs or 0")
+                               "a CPU with native bf16, else the default), bf16, stages, step, graphs or 0")
     campaign.add_argument("--detach", metavar="LOG", default=None,
                           help="run in a new process session that outlives this one, logging to LOG")
     campaign.add_argument("--export", metavar="DIR", default=None,

@@ -27,8 +27,8 @@ within a stated tolerance). What it does, when on:
 
 Switch (:func:`fast_path`): ``fast=True/False`` or ``$LTLIB_FAST``: ``1`` (= ``stages``), ``stages``,
 ``step``, ``graphs`` (= ``step`` with CUDA graphs), ``bf16`` (bf16 autocast and channels_last, eager: the CPU's
-fast path where it has AMX, :func:`cpu_bf16_is_fast`), ``0``; by default on (``stages``) for CUDA and off on the
-CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast path a run
+fast path where it computes bf16 natively, :func:`cpu_bf16_is_fast`), ``0``; by default on (``stages``) for CUDA
+and off on the CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast path a run
 used is written into its metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result, so it is
 provenance.
 """
@@ -120,11 +120,15 @@ def named_fast_path(name: str, device: torch.device) -> FastPath:
 
 
 def cpu_bf16_is_fast() -> bool:
-    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later): there bf16 autocast with channels_last
-    trained a ResNet-32 CE + mixup step 1.8x faster than float32 (153 vs 274 ms, 2 threads; README, "Reproducing at
-    paper scale on the CPU"). Elsewhere (AVX2, AVX-512 without AMX) it is not measured, and float32 stays."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(check and check())
+    """Whether this CPU computes bf16 natively, where bf16 autocast with channels_last was measured faster than
+    float32 on a ResNet-32 step (2 threads; README, "Reproducing at paper scale on the CPU"):
+
+    * AMX tiles (Intel Sapphire Rapids and later): CE + mixup 153 vs 274 ms, SMART 308 vs 580 ms;
+    * AVX-512 BF16 without AMX (an AMD EPYC, Zen 4): CE + mixup 303 vs 366 ms, SMART 526 vs 809 ms.
+
+    Elsewhere (AVX2, AVX-512 without BF16) bf16 is emulated, it is not measured, and float32 stays."""
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(bool(check and check()) for check in checks)
 
 
 #: compiled variants dynamo keeps per code object. The stages of a SeamNet share one code object (the wrapper

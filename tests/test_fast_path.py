@@ -200,6 +200,19 @@ def test_the_fast_path_is_on_for_cuda_and_off_on_the_cpu_unless_asked(monkeypatc
         fast_path(torch.device("cpu"))
 
 
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(False, False, False), (True, False, True),
+                                                       (False, True, True), (True, True, True)])
+def test_the_cpu_takes_bf16_where_it_computes_bf16_natively(monkeypatch, amx, avx512_bf16, expected):
+    from ltlib import campaign
+    from ltlib.fast import cpu_bf16_is_fast
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cpu_bf16_is_fast() is expected
+    assert campaign.resolve_stage_one_fast("auto") == ("bf16" if expected else None)
+
+
 def test_the_eager_first_step_of_the_step_scope_compiles_nothing():
     """On the ``step`` scope the first step runs eagerly; the compiled stages it calls must not build graphs that
     only that one step would use (the compiled step traces the stages inline)."""
