@@ -28,9 +28,9 @@ within a stated tolerance). What it does, when on:
 Switch (:func:`fast_path`): ``fast=True/False`` or ``$LTLIB_FAST``: ``1`` (= ``stages``), ``stages``,
 ``step``, ``graphs`` (= ``step`` with CUDA graphs), ``bf16`` (bf16 autocast and channels_last, eager: the CPU's
 fast path where it computes bf16 natively, :func:`cpu_bf16_is_fast`), ``0``; by default on (``stages``) for CUDA
-and off on the CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast path a run
-used is written into its metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result, so it is
-provenance.
+and off on the CPU. Which scope is fastest is measured on the GPU by ``bench/step_overhead.py --fast``. The fast
+path a run used is written into its metrics (``metrics["fast_path"]``): bf16 changes the last digits of a result,
+so it is provenance.
 """
 from __future__ import annotations
 
