@@ -166,3 +166,16 @@ def test_the_readme_status_names_the_run_in_progress_and_its_epochs(tmp_path, mo
     record.write_text(json.dumps({"epochs_done": 57, "epochs": 200}))
     text = reproduction.readme_status(reproduction.StoreView(None), today="2026-12-02", figures=tmp_path)
     assert f"; in progress: {describe(smart)}, 57/200 epochs. Scope:" in text
+
+
+def test_the_two_readings_of_h2ts_ce_row_are_compared_without_a_paper_difference(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: every comparison pending
+    pairs = [(base, method) for name, base, method in reproduction.comparison_pairs()
+             if name == reproduction.MIXUP_READINGS]
+    assert len(pairs) == 1
+    (base_label, base_value, base_config), (label, value, config) = pairs[0]
+    assert base_value == value == 70.70  # one paper number for both readings
+    assert base_config.mixup_alpha == 0 < config.mixup_alpha
+    assert base_config.replace(mixup_alpha=config.mixup_alpha) == config  # mixup is their only difference
+    lines, _ = reproduction.comparisons_section(reproduction.StoreView(None))
+    assert f"| {reproduction.MIXUP_READINGS} | {base_label} | {label} | – | pending | | |" in lines
