@@ -5,8 +5,9 @@
   CIFAR-10-LT columns (:data:`ltlib.runsets.PAPER_VARIANTS`), for each seed. Ordered by value: seed 0 of every
   notebook first (notebook order), then seed 1, ...; a stage-I run always comes before the stage-II runs that
   need it; duplicates are planned once.
-* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, the
-  plan the 2-core CPU trains in the background of every session.
+* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, and the
+  central comparisons at the next seed (tier 5, :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the
+  background of every session.
 * ``--plan device``: the CPU plan's tiers first, then every other run of the notebooks (a GPU fills first what
   the CPU has not reached).
 * Estimates: reference epochs per run (:func:`epochs_of`) times seconds per reference epoch, observed in this
@@ -19,7 +20,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from ltlib import runsets, tables
+from ltlib import replicates, runsets, tables
 from ltlib.config import StageTwoConfig, train_counts
 from ltlib.results import run_folder
 
@@ -73,7 +74,10 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
     3. SMART core: CE, SMART (default form) and CE + CMO on CMO's schedule (notebooks 02 and 05);
     4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
        plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
-       SMART run's time), then the SMART runs, the paper's head rule (many) before the other.
+       SMART run's time), then the SMART runs, the paper's head rule (many) before the other;
+    5. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
+       ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
+       seed, and the seed-to-seed spread is measured.
     """
     common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
 
@@ -91,6 +95,7 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
         ("4 SMART rest: Table 1, plain CE", [*row_configs(tables.smart_table1_rows(profile_name, **common)),
                                              *row_configs(tables.h2t_table6_rows(profile_name, **common)[:3]),
                                              *runsets.quickstart(profile_name, **common).values()]),
+        (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
     ]
     rest = tiers[3][1]
     tiers[3] = (tiers[3][0], [c for c in rest if c.method != "smart"]
@@ -117,11 +122,13 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
         return plan(profile_name, seeds, only, dataset)
     every = plan(profile_name, seeds, only if name == "device" else None, dataset)
     users = {run.hash: run.notebooks for run in every}
-    runs = []
+    runs, seen = [], set()  # seed s's tier 5 is seed s + 1's: planned once
     for seed in seeds[:1] if name == "device" else seeds:
         for tier, configs in cpu_core_tiers(profile_name, seed, dataset):
-            runs += [PlannedRun(config, seed, users.get(config.hash(), []), tier) for config in configs
-                     if name == "cpu-core" or config.hash() in users]
+            fresh = [config for config in configs if config.hash() not in seen
+                     and (name == "cpu-core" or config.hash() in users)]
+            seen.update(config.hash() for config in fresh)
+            runs += [PlannedRun(config, config.seed, users.get(config.hash(), []), tier) for config in fresh]
     if name == "device":
         planned = {run.hash for run in runs}
         runs += [PlannedRun(run.config, run.seed, run.notebooks, "5 the rest") for run in every

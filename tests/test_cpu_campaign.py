@@ -21,8 +21,9 @@ from ltlib.config import RunConfig
 def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     tiers = plans.cpu_core_tiers("paper")
     names = [name for name, _ in tiers]
-    assert [name[0] for name in names] == ["1", "2", "3", "4"]
-    configs = [config for _, group in tiers for config in group]
+    assert [name[0] for name in names] == ["1", "2", "3", "4", "5"]
+    configs = [config for _, group in tiers[:4] for config in group]
+    assert {c.seed for _, group in tiers[:4] for c in group} == {0}
     hashes = [config.hash() for config in configs]
     assert len(hashes) == len(set(hashes))
     h2t = runsets.h2t_stage_two("paper")
@@ -43,6 +44,28 @@ def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     rest = tiers[3][1]  # single-batch runs first, then SMART with the paper's head rule first
     kinds = [(c.method == "smart", c.method == "smart" and c.smart_head_rule != "many") for c in rest]
     assert kinds == sorted(kinds) and kinds[0] == (False, False) and (True, False) in kinds and (True, True) in kinds
+
+
+def test_tier_five_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():
+    tiers = plans.cpu_core_tiers("paper")
+    earlier = {c.hash() for _, group in tiers[:4] for c in group}
+    second = tiers[4][1]
+    assert len(second) == 7 and {c.seed for c in second} == {1}
+    for config in second:  # each is a seed-0 run of tiers 1-4 with only its seed changed
+        twin = (config.replace(seed=0, stage1=config.stage1.replace(seed=0)) if isinstance(config, StageTwoConfig)
+                else config.replace(seed=0))
+        assert twin.hash() in earlier and config.hash() not in earlier
+    stage_two = [c for c in second if isinstance(c, StageTwoConfig)]
+    assert {c.h2t_p for c in stage_two} == {0.0, 0.25} and all(c.stage1 == second[0] for c in stage_two)
+    single = [c for c in second if not isinstance(c, StageTwoConfig)]
+    assert [(c.method, c.loss) for c in single] == [("none", "ce"), ("none", "bsce"), ("smart", "bsce"),
+                                                    ("none", "ce"), ("smart", "ce")]
+    assert single[0].mixup_alpha > 0 and {c.smart_head_rule for c in single if c.method == "smart"} == {"many"}
+    # --seeds 0 1 plans seed 1's runs once: tier 5 of seed 0 is seed 1's tiers' subset
+    both = plans.plan_named("cpu-core", "paper", (0, 1))
+    assert len({run.hash for run in both}) == len(both)
+    assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["5"]
+    assert all(run.seed == run.config.seed for run in both)
 
 
 def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monkeypatch):

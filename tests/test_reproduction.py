@@ -179,3 +179,48 @@ def test_the_two_readings_of_h2ts_ce_row_are_compared_without_a_paper_difference
     assert base_config.replace(mixup_alpha=config.mixup_alpha) == config  # mixup is their only difference
     lines, _ = reproduction.comparisons_section(reproduction.StoreView(None))
     assert f"| {reproduction.MIXUP_READINGS} | {base_label} | {label} | – | pending | | |" in lines
+
+
+def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_path, monkeypatch):
+    from ltlib import replicates
+
+    zero = {label: config for _, label, config in replicates.runs("paper", 0)}
+    one = {label: config for _, label, config in replicates.runs("paper", 1)}
+    smart = next(label for label in zero if label.startswith("BSCE+SMART"))
+    rng = np.random.default_rng(3)
+    bsce0, bsce1 = rng.random(10000) < 0.72, rng.random(10000) < 0.73
+    smart0 = bsce0 & (rng.random(10000) < 0.97)  # below BSCE at seed 0
+    smart1 = bsce1 | (rng.random(10000) < 0.03)  # above it at seed 1: the direction reverses
+    stored = {zero["BSCE"].hash(): fake_metrics(bsce0, 72.0), one["BSCE"].hash(): fake_metrics(bsce1, 73.0),
+              zero[smart].hash(): fake_metrics(smart0, 70.0), one[smart].hash(): fake_metrics(smart1, 74.0)}
+    stored[one[smart].hash()]["fast_path"] = {"dtype": "bfloat16", "channels_last": True}
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))
+    view = reproduction.StoreView(None)
+    at_zero, at_one = reproduction.second_seed_comparisons(view)
+    assert [(item["method"], item["base"]) for item in at_one] == [(smart, "BSCE")]  # the one pair stored at seed 1
+    lines = replicates.section(view, at_zero, at_one)
+    shift = mcnemar(bsce0, bsce1)
+    assert any(line.startswith("| SMART Table 1, BSCE | ") and f"| {shift['difference']:+.2f} | "
+               f"{shift['p_value']:.3g} |" in line for line in lines)
+    assert any(line.startswith("| SMART Table 1, CE | pending | pending |") for line in lines)
+    before, after = mcnemar(bsce0, smart0), mcnemar(bsce1, smart1)
+    assert f"| {smart} vs BSCE | – | {before['difference']:+.2f} (p = {before['p_value']:.2g}) | " \
+           f"{after['difference']:+.2f} (p = {after['p_value']:.2g}) | reversed, beyond the test set's sampling at " \
+           "both seeds |" in lines
+    assert not any(" vs CE |" in line for line in lines)  # a pair not stored at seed 0 is not compared
+    verdict = next(line for line in reproduction.verdicts(at_zero, view, at_one) if smart in line)
+    assert f"at seed 1: {after['difference']:+.2f} points" in verdict and "one seed cannot say" not in verdict
+    note = replicates.seed_note(view)
+    assert (f"BSCE {100 * (bsce1.mean() - bsce0.mean()):+.2f}; {smart} "
+            f"{100 * (smart1.mean() - smart0.mean()):+.2f} (numerics differ too)") in note and "2 of the 7" in note
+
+
+def test_the_direction_across_seeds_names_the_seed_that_cannot_tell_the_pair_apart():
+    from ltlib.replicates import direction
+
+    clear, unclear = {"difference": 1.0, "p_value": 0.001}, {"difference": 0.2, "p_value": 0.4}
+    assert direction(clear, clear).startswith("kept")
+    assert direction(clear, unclear) == "the same sign; not told apart at seed 1"
+    assert direction({**unclear, "difference": -0.2}, clear) == "reversed in sign; not told apart at seed 0"
+    assert direction(clear, {**clear, "difference": -1.0}).startswith("reversed, beyond")
