@@ -5,9 +5,9 @@
   CIFAR-10-LT columns (:data:`ltlib.runsets.PAPER_VARIANTS`), for each seed. Ordered by value: seed 0 of every
   notebook first (notebook order), then seed 1, ...; a stage-I run always comes before the stage-II runs that
   need it; duplicates are planned once.
-* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, and the
-  central comparisons at the next seed (tier 5, :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the
-  background of every session.
+* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, SMART
+  built up one part at a time (tier 5) and the central comparisons at the next seed (tier 6,
+  :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the background of every session.
 * ``--plan device``: the CPU plan's tiers first, then every other run of the notebooks (a GPU fills first what
   the CPU has not reached).
 * Estimates: reference epochs per run (:func:`epochs_of`) times seconds per reference epoch, observed in this
@@ -75,7 +75,10 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
     4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
        plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
        SMART run's time), then the SMART runs, the paper's head rule (many) before the other;
-    5. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
+    5. SMART's parts (:func:`ltlib.tables.smart_parts_rows`): Algorithm 1's two batches alone, then with Eq. 6's
+       augmentation (SMART Table 4's "Minority Aug. + CE"): with CE (tier 3) and SMART (tier 3) they say which part
+       moves the accuracy, and which way;
+    6. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
        seed, and the seed-to-seed spread is measured.
     """
@@ -95,6 +98,9 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
         ("4 SMART rest: Table 1, plain CE", [*row_configs(tables.smart_table1_rows(profile_name, **common)),
                                              *row_configs(tables.h2t_table6_rows(profile_name, **common)[:3]),
                                              *runsets.quickstart(profile_name, **common).values()]),
+        ("5 SMART's parts: its two batches alone, then + Minority Aug.",
+         [config for label, _, config in tables.smart_parts_rows(profile_name, **common)
+          if label in (tables.TWO_BATCHES, tables.WITH_AUGMENTATION)]),
         (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
     ]
     rest = tiers[3][1]
@@ -122,7 +128,7 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
         return plan(profile_name, seeds, only, dataset)
     every = plan(profile_name, seeds, only if name == "device" else None, dataset)
     users = {run.hash: run.notebooks for run in every}
-    runs, seen = [], set()  # seed s's tier 5 is seed s + 1's: planned once
+    runs, seen = [], set()  # seed s's tier 6 is seed s + 1's: planned once
     for seed in seeds[:1] if name == "device" else seeds:
         for tier, configs in cpu_core_tiers(profile_name, seed, dataset):
             fresh = [config for config in configs if config.hash() not in seen

@@ -1,8 +1,8 @@
-"""A second training seed of the central comparisons: which runs (tier 5 of the CPU plan) and what the report says
+"""A second training seed of the central comparisons: which runs (tier 6 of the CPU plan) and what the report says
 about them.
 
 Every row of REPRODUCTION.md is one training seed (0), so each verdict ends "one seed cannot say whether it
-survives another". Tier 5 (:func:`runs`) retrains at seed 1 the runs of the comparisons the verdicts lean on most:
+survives another". Tier 6 (:func:`runs`) retrains at seed 1 the runs of the comparisons the verdicts lean on most:
 
 * H2T Table 6: its stage I (CE + mixup, MiSLAS's schedule), DR and DR+H2T (p = 0.25, H2T's weight decay) on it;
 * SMART Table 1: BSCE and BSCE+SMART, then CE and SMART (the paper's head rule, many), on CMO's schedule.
@@ -27,11 +27,11 @@ if TYPE_CHECKING:  # ltlib.plans imports this module, and the store view imports
 
 #: the second seed; every other row of the report is seed 0
 SEED = 1
-TIER = "5 second seed: DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE"
+TIER = "6 second seed: DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE"
 
 
 def runs(profile_name: str = "paper", seed: int = SEED, dataset: str = "cifar10") -> list[tuple[str, str, object]]:
-    """``[(table, row label, config), ...]`` of tier 5 at ``seed`` in training order (a stage I before the stage
+    """``[(table, row label, config), ...]`` of tier 6 at ``seed`` in training order (a stage I before the stage
     II runs on it; the cheaper single-batch run of each SMART pair before its SMART run). The same call at
     ``seed=0`` gives the seed-0 twin of each run, position by position."""
     common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
@@ -44,13 +44,13 @@ def runs(profile_name: str = "paper", seed: int = SEED, dataset: str = "cifar10"
     for label in ("BSCE", f"BSCE+{tables.SMART_LABEL}{head}", "CE", f"{tables.SMART_LABEL}{head}"):
         chosen.append(("SMART Table 1", label, smart[label]))
     if len(chosen) != 7:
-        raise RuntimeError(f"tier 5 expects 7 runs, found {[label for _, label, _ in chosen]}: have the tables' "
+        raise RuntimeError(f"tier 6 expects 7 runs, found {[label for _, label, _ in chosen]}: have the tables' "
                            "row labels changed?")
     return chosen
 
 
 def seed_note(view: StoreView, profile_name: str = "paper") -> str:
-    """The protocol's sentence on seeds: what the seed-0 intervals cover and, once tier 5 has stored a run, the
+    """The protocol's sentence on seeds: what the seed-0 intervals cover and, once tier 6 has stored a run, the
     seed-to-seed differences measured here."""
     from ltlib.storeview import numerics
 
@@ -59,12 +59,12 @@ def seed_note(view: StoreView, profile_name: str = "paper") -> str:
     shifts = [(label, second["final_top1"] - first["final_top1"], numerics(first) != numerics(second))
               for label, first, second in _twins(view, profile_name) if first and second]
     if not shifts:
-        return note + (f"; tier 5 of the CPU plan retrains the central comparisons at seed {SEED} (below, 'A second "
+        return note + (f"; tier 6 of the CPU plan retrains the central comparisons at seed {SEED} (below, 'A second "
                        "seed'), none stored yet, so nobody here has measured that spread on CIFAR-10-LT")
     listed = "; ".join(f"{label} {shift:+.2f}{' (numerics differ too)' if mixed else ''}"
                        for label, shift, mixed in shifts)
     return note + (f"; measured here (seed {SEED} minus seed 0, final top-1, points, {len(shifts)} of the 7 runs "
-                   f"of tier 5 stored): {listed}")
+                   f"of tier 6 stored): {listed}")
 
 
 def _twins(view: StoreView, profile_name: str):
@@ -105,7 +105,7 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
     """The report's "A second seed" section: each tier-5 run at both seeds, and each comparison among them at both
     seeds. ``at_zero`` / ``at_one`` are the assessed comparisons (``name``, ``base``, ``method``, ``paper_delta``,
     ``difference``, ``p_value``) at seed 0 and at :data:`SEED`, restricted to pairs of tier-5 runs."""
-    lines = [f"Tier 5 retrains the runs of the central comparisons at seed {SEED} (a new initialisation, data order "
+    lines = [f"Tier 6 retrains the runs of the central comparisons at seed {SEED} (a new initialisation, data order "
              "and augmentation; the same long-tailed draw and test images), both runs of a pair on the same numerics.",
              "", f"| run | seed 0: final top-1 [95 % CI], numerics | seed {SEED}: final top-1 [95 % CI], numerics | "
              f"seed {SEED} − seed 0 (points) | exact McNemar p, the two seeds' models |", "|---|---|---|---|---|"]
@@ -118,12 +118,12 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
         lines.append(f"| {table}, {label} | {_cell(first, zero, view)} | {_cell(second, one, view)} | {shift} | "
                      f"{p_value} |")
     later = {(item["name"], item["base"], item["method"]): item for item in at_one}
-    lines += ["", f"| comparison | paper Δ | seed 0: ours Δ (p) | seed {SEED}: ours Δ (p) | seed {SEED} against seed 0 |",
-              "|---|---|---|---|---|"]
+    lines += ["", f"| comparison | paper Δ | seed 0: ours Δ (p) | seed {SEED}: ours Δ (p) | "
+              f"seed {SEED} against seed 0 |", "|---|---|---|---|---|"]
     for item in at_zero:
         second = later.get((item["name"], item["base"], item["method"]))
         lines.append(f"| {item['method']} vs {item['base']} | {item['paper_delta']} | {_reading(item)} | "
                      f"{_reading(second)} | {direction(item, second) if second else 'pending'} |")
     if not at_zero:
-        lines.append("| (no comparison of tier 5 is stored at seed 0) | | | | |")
+        lines.append("| (no comparison of tier 6 is stored at seed 0) | | | | |")
     return lines

@@ -11,7 +11,7 @@ The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything
   many / medium / few, training minutes and device, or *pending*;
 * paired comparisons of a method with its baseline on the same test images (exact McNemar), and a verdict on
   each claim the stored runs reach, saying what one seed can and cannot support;
-* the second seed of the central comparisons (:mod:`ltlib.replicates`, tier 5) beside the first;
+* the second seed of the central comparisons (:mod:`ltlib.replicates`, tier 6) beside the first;
 * which figure notebooks have all their paper runs stored.
 """
 from __future__ import annotations
@@ -73,6 +73,8 @@ PROTOCOL = """\
   evaluation in float32), else float32. A run resumed on
   another machine lists each path with its first epoch."""
 
+#: SMART built up one part at a time: ltlib's rows, no paper number (tables.smart_parts_rows)
+PARTS = "SMART's parts (ltlib)"
 #: the two readings of H2T Table 6's one 'CE loss' number (MiSLAS's schedule both): the paper gives no Δ between them
 MIXUP_READINGS = "CE + mixup vs plain CE (H2T Table 6's two readings of 'CE loss')"
 #: (label, table, baseline row prefix, method row prefix): pairs compared on the same test images
@@ -86,6 +88,10 @@ COMPARISONS = [
     ("BSCE vs CE", "SMART Table 1", "CE", "BSCE"),
     ("BSCE+SMART vs BSCE", "SMART Table 1", "BSCE", "BSCE+SMART"),
     ("LDAM+DRW vs CE", "SMART Table 1", "CE", "LDAM+DRW"),
+    # SMART's parts, one at a time (where a part moves the accuracy; no paper Δ)
+    ("SMART's two batches vs CE", PARTS, "CE", tables.TWO_BATCHES),
+    ("Minority Aug. (Eq. 6) vs the two batches alone", PARTS, tables.TWO_BATCHES, tables.WITH_AUGMENTATION),
+    ("Eq. 11 weights (share) vs none", PARTS, tables.WITH_AUGMENTATION, f"{tables.SMART_LABEL}, Eq. 11 share"),
     # CIFAR-100-LT in the paper, CIFAR-10-LT here: the direction only
     ("fusing sampler vs DR (H2T Table 5; paper Δ on CIFAR-100-LT)", "H2T Table 5", "DR (no H2T)", "BS+"),
     ("random channels vs the first (H2T Table 7; paper Δ on CIFAR-100-LT)", "H2T Table 7", "first", "random"),
@@ -102,7 +108,7 @@ def table_rows(profile_name: str = "paper", seed: int = 0) -> dict:
             "H2T Table 7": tables.h2t_table7_rows(profile_name, seed=seed),
             "SMART Table 4": tables.smart_table4_rows(profile_name, seed=seed),
             "SMART Table 5": tables.smart_table5_rows(profile_name, seed=seed),
-            "SMART Eq. 11 forms (ltlib)": tables.smart_weight_ablation_rows(profile_name, seed=seed)}
+            PARTS: tables.smart_parts_rows(profile_name, seed=seed)}
 
 
 def _pct(value) -> str:
@@ -137,7 +143,7 @@ def tables_section(view: StoreView) -> list[str]:
                   "wall time, device, numerics | source |", "|---|---|---|---|---|---|---|"]
         sources: list[str] = []  # each distinct "where the paper's number comes from; ours" once, under the table
         for label, value, config in rows:
-            source = tables.reference_source(table, label) if not table.startswith("SMART Eq") else "ltlib only"
+            source = tables.reference_source(table, label) if table != PARTS else "ltlib only"
             if source not in sources:
                 sources.append(source)
             lines.append(f"| {label} | {_pct(value)} | " + " | ".join(row_cells(config, view))
@@ -171,8 +177,8 @@ def comparison_pairs(seed: int = 0) -> list[tuple[str, tuple, tuple]]:
 
 
 def comparisons_section(view: StoreView, seed: int = 0, within=None) -> tuple[list[str], list[dict]]:
-    """The comparisons' table at ``seed`` and the assessed (stored) ones; ``within``: a set of config hashes that
-    both runs of a pair must be in (tier 5's), else every pair."""
+    """The comparisons' table at ``seed`` and the assessed (stored) ones; ``within``: a set of config hashes
+    that both runs of a pair must be in (tier 6's), else every pair."""
     lines = ["| comparison | baseline row | method row | paper Δ | ours Δ (final top-1, points) | only baseline right / "
              "only method right | exact McNemar p |", "|---|---|---|---|---|---|---|"]
     assessed = []
@@ -313,7 +319,7 @@ def figures_section(view: StoreView) -> list[str]:
 
 
 def second_seed_comparisons(view: StoreView) -> tuple[list[dict], list[dict]]:
-    """The assessed comparisons among tier 5's runs at seed 0 and at :data:`ltlib.replicates.SEED`."""
+    """The assessed comparisons among tier 6's runs at seed 0 and at :data:`ltlib.replicates.SEED`."""
     pairs = []
     for seed in (0, replicates.SEED):
         within = {config.hash() for _, _, config in replicates.runs("paper", seed)}
@@ -327,14 +333,16 @@ def generated(view: StoreView, today: str | None = None) -> str:
     comparison_lines, assessed = comparisons_section(view)
     at_zero, at_one = second_seed_comparisons(view)
     parts = [BEGIN, "", f"## Status (generated from the results store, {today})", "",
-             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), then the central comparisons "
-             f"at seed {replicates.SEED} (tier 5), in the background of every development session (`python -m ltlib campaign --plan cpu-core --seeds 0`; README, \"Reproducing at paper scale\"). "
+             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), SMART built up one part at a "
+             f"time (tier 5), then the central comparisons at seed {replicates.SEED} (tier 6), in the background of "
+             "every development session (`python -m ltlib campaign --plan cpu-core --seeds 0`; README, \"Reproducing "
+             "at paper scale\"). "
              "Every number below is read from `results/`; a row without a stored run says *pending*, *in progress* or "
              "*failed*.", "", *status_section(view), "",
              "## Protocol of ours", "", PROTOCOL.format(seed_note=replicates.seed_note(view)), "",
              "## CIFAR-10-LT IF 100 (JPEG-q75 copy), seed 0", "", *tables_section(view),
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
-             "## Verdicts (seed 0; seed 1 where tier 5 has stored the pair)", "", *verdicts(assessed, view, at_one),
+             "## Verdicts (seed 0; seed 1 where tier 6 has stored the pair)", "", *verdicts(assessed, view, at_one),
              *filter(None, [final_jitter(view)]), "",
              f"## A second seed (seed {replicates.SEED})", "", *replicates.section(view, at_zero, at_one), "",
              "## Figures at paper scale (seed 0, IF 100)", "", *figures_section(view), "", END]
@@ -389,10 +397,10 @@ def readme_status(view: StoreView, today: str | None = None, figures: Path = FIG
                   for item in assessed]
         later = second_seed_comparisons(view)[1]
         lines.append("\nSeed 0: a p-value speaks of the test images' sampling, not of another training seed. "
-                     + (f"At seed {replicates.SEED} (tier 5): " + "; ".join(
+                     + (f"At seed {replicates.SEED} (tier 6): " + "; ".join(
                          f"{item['method']} vs {item['base']} {item['difference']:+.2f} (p = {item['p_value']:.2g})"
                          for item in later) + " (REPRODUCTION.md, 'A second seed')." if later else
-                        f"Tier 5 retrains the central comparisons at seed {replicates.SEED}; none stored yet."))
+                        f"Tier 6 retrains the central comparisons at seed {replicates.SEED}; none stored yet."))
     progress = notebook_progress(view)
     complete = [name for name, (stored, needed) in progress.items() if needed and stored == needed]
     shown = [(name, sorted(figures.glob(f"{name[:3]}*.png"))) for name in complete]

@@ -69,7 +69,7 @@ def p_sweep(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=0, 
 
 def table_rows(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=0, ablations=None) -> dict:
     """08: every table's rows, ``{table name: [(label, paper value, config), ...]}``. The ablations (SMART Tables
-    4-5 and Eq. 11 forms, H2T Tables 5 and 7) run by default only in the paper profile."""
+    4-5 and SMART's parts, H2T Tables 5 and 7) run by default only in the paper profile."""
     common = _common(dataset, imbalance_factor, seed)
     ablations = profile_name == "paper" if ablations is None else ablations
     found = {"SMART Table 1": tables.smart_table1_rows(profile_name, **common),
@@ -79,7 +79,7 @@ def table_rows(profile_name: str, dataset="cifar10", imbalance_factor=100, seed=
                       "H2T Table 7": tables.h2t_table7_rows(profile_name, **common),
                       "SMART Table 4": tables.smart_table4_rows(profile_name, **common),
                       "SMART Table 5": tables.smart_table5_rows(profile_name, **common),
-                      "SMART Eq. 11 forms": tables.smart_weight_ablation_rows(profile_name, **common)})
+                      "SMART's parts": tables.smart_parts_rows(profile_name, **common)})
     return found
 
 

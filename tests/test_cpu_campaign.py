@@ -21,7 +21,7 @@ from ltlib.config import RunConfig
 def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     tiers = plans.cpu_core_tiers("paper")
     names = [name for name, _ in tiers]
-    assert [name[0] for name in names] == ["1", "2", "3", "4", "5"]
+    assert [name[0] for name in names] == ["1", "2", "3", "4", "5", "6"]
     configs = [config for _, group in tiers[:4] for config in group]
     assert {c.seed for _, group in tiers[:4] for c in group} == {0}
     hashes = [config.hash() for config in configs]
@@ -46,10 +46,22 @@ def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     assert kinds == sorted(kinds) and kinds[0] == (False, False) and (True, False) in kinds and (True, True) in kinds
 
 
-def test_tier_five_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():
+def test_tier_five_builds_smart_up_from_its_two_batches_then_its_augmentation():
+    parts = plans.cpu_core_tiers("paper")[4][1]
+    ce, smart = runsets.margins("paper")["CE"], runsets.margins("paper")["SMART"]
+    assert [(c.method, c.smart_augment, c.smart_weights) for c in parts] == [("smart", False, False),
+                                                                            ("smart", True, False)]
+    assert all(c.replace(smart_augment=True, smart_weights=True) == smart for c in parts)  # only the parts differ
+    rows = {label: config for label, _, config in tables.smart_parts_rows("paper")}
+    assert rows["CE"] == ce and rows[f"{tables.SMART_LABEL}, Eq. 11 share"] == smart
+    table4 = {label: config for label, _, config in tables.smart_table4_rows("paper")}
+    assert table4["Minority Aug. + CE"] == parts[1]  # the paper's Table 4 row, trained once
+
+
+def test_tier_six_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():
     tiers = plans.cpu_core_tiers("paper")
     earlier = {c.hash() for _, group in tiers[:4] for c in group}
-    second = tiers[4][1]
+    second = tiers[5][1]
     assert len(second) == 7 and {c.seed for c in second} == {1}
     for config in second:  # each is a seed-0 run of tiers 1-4 with only its seed changed
         twin = (config.replace(seed=0, stage1=config.stage1.replace(seed=0)) if isinstance(config, StageTwoConfig)
@@ -61,10 +73,10 @@ def test_tier_five_retrains_the_central_comparisons_at_the_next_seed_and_nothing
     assert [(c.method, c.loss) for c in single] == [("none", "ce"), ("none", "bsce"), ("smart", "bsce"),
                                                     ("none", "ce"), ("smart", "ce")]
     assert single[0].mixup_alpha > 0 and {c.smart_head_rule for c in single if c.method == "smart"} == {"many"}
-    # --seeds 0 1 plans seed 1's runs once: tier 5 of seed 0 is seed 1's tiers' subset
+    # --seeds 0 1 plans seed 1's runs once: tier 6 of seed 0 is seed 1's tiers' subset
     both = plans.plan_named("cpu-core", "paper", (0, 1))
     assert len({run.hash for run in both}) == len(both)
-    assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["5"]
+    assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["6"]
     assert all(run.seed == run.config.seed for run in both)
 
 
