@@ -120,7 +120,7 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
 def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str = "cifar10") -> list[PlannedRun]:
     """The runs of plan ``name`` (:data:`PLANS`): ``notebooks`` = :func:`plan`; ``cpu-core`` = the tiers of
     :func:`cpu_core_tiers` for each seed, each run labelled with its tier and the notebooks that use it;
-    ``device`` = ``cpu-core`` of the first seed, then the rest of ``notebooks`` (tier "5 the rest")."""
+    ``device`` = ``cpu-core`` of the first seed, then the rest of ``notebooks`` (tier "7 the rest")."""
     from ltlib.checks import one_of
 
     one_of("plan", name, PLANS)
@@ -137,7 +137,7 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
             runs += [PlannedRun(config, config.seed, users.get(config.hash(), []), tier) for config in fresh]
     if name == "device":
         planned = {run.hash for run in runs}
-        runs += [PlannedRun(run.config, run.seed, run.notebooks, "5 the rest") for run in every
+        runs += [PlannedRun(run.config, run.seed, run.notebooks, "7 the rest") for run in every
                  if run.hash not in planned]
     return runs
 
