@@ -13,10 +13,12 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)
 4. ``train`` (the one loop), ``store`` (the committed results store)
 5. ``results`` (cache and ``Result``, the notebooks' API)
-6. ``tables``, ``plots``, ``runsets`` (what each notebook trains)
+6. ``tables``, ``plots``, ``runsets`` (what each notebook trains), ``replicates`` (the central comparisons at a
+   second seed)
 7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
    nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``storeview`` (the store as a report reads
-   it), ``reproduction`` (REPRODUCTION.md and the README's status from the store)
+   it), ``reproduction`` (REPRODUCTION.md and the README's status from the store), ``seedreport`` (its second
+   seed)
 8. ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__

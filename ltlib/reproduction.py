@@ -11,7 +11,7 @@ The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything
   many / medium / few, training minutes and device, or *pending*;
 * paired comparisons of a method with its baseline on the same test images (exact McNemar), and a verdict on
   each claim the stored runs reach, saying what one seed can and cannot support;
-* the second seed of the central comparisons (:mod:`ltlib.replicates`, tier 6) beside the first;
+* the second seed of the central comparisons (:mod:`ltlib.seedreport`, tier 6) beside the first;
 * which figure notebooks have all their paper runs stored.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ltlib import plans, replicates, runsets, tables
+from ltlib import plans, replicates, runsets, seedreport, tables
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
@@ -339,12 +339,12 @@ def generated(view: StoreView, today: str | None = None) -> str:
              "at paper scale\"). "
              "Every number below is read from `results/`; a row without a stored run says *pending*, *in progress* or "
              "*failed*.", "", *status_section(view), "",
-             "## Protocol of ours", "", PROTOCOL.format(seed_note=replicates.seed_note(view)), "",
+             "## Protocol of ours", "", PROTOCOL.format(seed_note=seedreport.seed_note(view)), "",
              "## CIFAR-10-LT IF 100 (JPEG-q75 copy), seed 0", "", *tables_section(view),
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
              "## Verdicts (seed 0; seed 1 where tier 6 has stored the pair)", "", *verdicts(assessed, view, at_one),
              *filter(None, [final_jitter(view)]), "",
-             f"## A second seed (seed {replicates.SEED})", "", *replicates.section(view, at_zero, at_one), "",
+             f"## A second seed (seed {replicates.SEED})", "", *seedreport.section(view, at_zero, at_one), "",
              "## Figures at paper scale (seed 0, IF 100)", "", *figures_section(view), "", END]
     return "\n".join(parts)
 

@@ -182,7 +182,7 @@ def test_the_two_readings_of_h2ts_ce_row_are_compared_without_a_paper_difference
 
 
 def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_path, monkeypatch):
-    from ltlib import replicates
+    from ltlib import replicates, seedreport
 
     zero = {label: config for _, label, config in replicates.runs("paper", 0)}
     one = {label: config for _, label, config in replicates.runs("paper", 1)}
@@ -199,7 +199,7 @@ def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_p
     view = reproduction.StoreView(None)
     at_zero, at_one = reproduction.second_seed_comparisons(view)
     assert [(item["method"], item["base"]) for item in at_one] == [(smart, "BSCE")]  # the one pair stored at seed 1
-    lines = replicates.section(view, at_zero, at_one)
+    lines = seedreport.section(view, at_zero, at_one)
     shift = mcnemar(bsce0, bsce1)
     assert any(line.startswith("| SMART Table 1, BSCE | ") and f"| {shift['difference']:+.2f} | "
                f"{shift['p_value']:.3g} |" in line for line in lines)
@@ -211,7 +211,7 @@ def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_p
     assert not any(" vs CE |" in line for line in lines)  # a pair not stored at seed 0 is not compared
     verdict = next(line for line in reproduction.verdicts(at_zero, view, at_one) if smart in line)
     assert f"at seed 1: {after['difference']:+.2f} points" in verdict and "one seed cannot say" not in verdict
-    note = replicates.seed_note(view)
+    note = seedreport.seed_note(view)
     assert (f"BSCE {100 * (bsce1.mean() - bsce0.mean()):+.2f}; {smart} "
             f"{100 * (smart1.mean() - smart0.mean()):+.2f} (numerics differ too)") in note and "2 of the 7" in note
 
