@@ -17,9 +17,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
    second seed)
 7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
    nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``storeview`` (the store as a report reads
-   it), ``reproduction`` (REPRODUCTION.md and the README's status from the store), ``seedreport`` (its second
-   seed)
-8. ``cli`` (``python -m ltlib``)
+   it), ``reproduction`` (REPRODUCTION.md from the store), ``seedreport`` (its second seed)
+8. ``readmestatus`` (the README's opening status, from the same store view), ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__
 from ltlib.config import RunConfig, profile  # noqa: E402

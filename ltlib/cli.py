@@ -255,10 +255,14 @@ def _device_kit(args) -> int:
 
 
 def _reproduction(args) -> int:
-    from ltlib import reproduction, store
+    from ltlib import readmestatus, reproduction, store
+    from ltlib.storeview import StoreView
 
-    readme = None if args.no_readme else reproduction.README
-    path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT, readme=readme)
+    view = StoreView()  # read once for both files
+    readme = None if args.no_readme else readmestatus.README
+    path = reproduction.write(Path(args.out) if args.out else reproduction.REPORT, view)
+    if readme is not None:
+        readmestatus.write(readme, view)
     print(f"wrote {path}{'' if readme is None else f' and the status atop {readme}'} from "
           f"{store.store_root()}")
     return 0

@@ -43,6 +43,13 @@ def runs(profile_name: str = "paper", seed: int = SEED, dataset: str = "cifar10"
     return chosen
 
 
+def twins(profile_name: str = "paper", dataset: str = "cifar10") -> list[tuple[str, str, object, object]]:
+    """``[(table, row label, seed-0 config, seed-1 config), ...]``: each run of tier 6 beside its seed-0 twin, in
+    :func:`runs`' order."""
+    return [(table, label, zero, one) for (table, label, zero), (_, _, one)
+            in zip(runs(profile_name, 0, dataset), runs(profile_name, SEED, dataset))]
+
+
 def direction(first: dict, second: dict) -> str:
     """How seed 1's difference of a pair stands to seed 0's: the same sign or the other, and whether each is
     beyond the test set's sampling (exact McNemar p < 0.05)."""

@@ -3,7 +3,7 @@ seeds (:func:`seed_note`) and the section "A second seed" (:func:`section`), eac
 and each comparison among them at both seeds, read from the store."""
 from __future__ import annotations
 
-from ltlib.replicates import SEED, direction, runs
+from ltlib.replicates import SEED, direction, twins
 from ltlib.evaluate import decode_outcomes
 from ltlib.significance import mcnemar, wilson_interval
 from ltlib.storeview import StoreView, correct_count, numerics, state_of
@@ -27,8 +27,7 @@ def seed_note(view: StoreView, profile_name: str = "paper") -> str:
 
 def _twins(view: StoreView, profile_name: str):
     """``(label, seed-0 metrics, seed-1 metrics)`` of each tier-6 run (None where not stored)."""
-    return [(label, view.metrics(zero), view.metrics(one))
-            for (_, label, zero), (_, _, one) in zip(runs(profile_name, 0), runs(profile_name, SEED))]
+    return [(label, view.metrics(zero), view.metrics(one)) for _, label, zero, one in twins(profile_name)]
 
 
 def _cell(metrics: dict | None, config, view: StoreView) -> str:
@@ -53,7 +52,7 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
              "numerics.",
              "", f"| run | seed 0: final top-1 [95 % CI], numerics | seed {SEED}: final top-1 [95 % CI], numerics | "
              f"seed {SEED} − seed 0 (points) | exact McNemar p, the two seeds' models |", "|---|---|---|---|---|"]
-    for ((table, label, zero), (_, _, one)) in zip(runs(profile_name, 0), runs(profile_name, SEED)):
+    for table, label, zero, one in twins(profile_name):
         first, second = view.metrics(zero), view.metrics(one)
         shift = p_value = ""
         if first and second and "test_outcomes" in first and "test_outcomes" in second:

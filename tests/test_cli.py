@@ -41,3 +41,20 @@ def test_missing_data_folder_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cifar10 not found in") and "Traceback" not in done.stderr
+
+
+def test_reproduction_writes_the_report_and_the_readme_status_from_one_store_read(tmp_path, monkeypatch, capsys):
+    from ltlib import readmestatus, storeview
+
+    reads = []
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: reads.append(config.hash()))
+    readme, report = tmp_path / "README.md", tmp_path / "REPRODUCTION.md"
+    readme.write_text(f"# ltlib\n\n{readmestatus.BEGIN}\nstale\n{readmestatus.END}\n")
+    monkeypatch.setattr(readmestatus, "README", readme)
+    assert main(["reproduction", "--out", str(report)]) == 0
+    assert f"wrote {report} and the status atop {readme}" in capsys.readouterr().out
+    assert "stale" not in readme.read_text() and "0 of " in readme.read_text()  # nothing stored
+    assert report.read_text().count("pending") > 20 and reads and len(reads) == len(set(reads))
+    before = readme.read_text()
+    assert main(["reproduction", "--out", str(report), "--no-readme"]) == 0
+    assert readme.read_text() == before and "status atop" not in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 
 import ltlib.checkpoint
 import ltlib.train
-from ltlib import campaign, plans, runsets, store, tables
+from ltlib import campaign, plans, replicates, runsets, store, tables
 from ltlib.config import StageTwoConfig
 from ltlib.results import get_or_train, load_result
 from test_store import tiny_world  # noqa: F401  (fixture)
@@ -63,9 +63,9 @@ def test_tier_six_retrains_the_central_comparisons_at_the_next_seed_and_nothing_
     earlier = {c.hash() for _, group in tiers[:4] for c in group}
     second = tiers[5][1]
     assert len(second) == 7 and {c.seed for c in second} == {1}
-    for config in second:  # each is a seed-0 run of tiers 1-4 with only its seed changed
-        twin = (config.replace(seed=0, stage1=config.stage1.replace(seed=0)) if isinstance(config, StageTwoConfig)
-                else config.replace(seed=0))
+    twins = [config.replace(seed=0, stage1=config.stage1.replace(seed=0)) if isinstance(config, StageTwoConfig)
+             else config.replace(seed=0) for config in second]
+    for config, twin in zip(second, twins):  # each is a seed-0 run of tiers 1-4 with only its seed changed
         assert twin.hash() in earlier and config.hash() not in earlier
     stage_two = [c for c in second if isinstance(c, StageTwoConfig)]
     assert {c.h2t_p for c in stage_two} == {0.0, 0.25} and all(c.stage1 == second[0] for c in stage_two)
@@ -78,6 +78,8 @@ def test_tier_six_retrains_the_central_comparisons_at_the_next_seed_and_nothing_
     assert len({run.hash for run in both}) == len(both)
     assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["6"]
     assert all(run.seed == run.config.seed for run in both)
+    # the report's pairing: each seed-1 run beside the seed-0 run it retrains
+    assert [(zero, one) for _, _, zero, one in replicates.twins("paper")] == list(zip(twins, second))
 
 
 def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monkeypatch):

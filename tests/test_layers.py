@@ -18,7 +18,7 @@ LAYERS = {
     "ltlib.replicates": 6,
     "ltlib.plans": 7, "ltlib.campaign": 7, "ltlib.devicekit": 7, "ltlib.regenerate": 7, "ltlib.reproduction": 7,
     "ltlib.storeview": 7, "ltlib.seedreport": 7,
-    "ltlib.cli": 8, "ltlib.__main__": 8,
+    "ltlib.readmestatus": 8, "ltlib.cli": 8, "ltlib.__main__": 8,
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ltlib import reproduction, storeview
+from ltlib import readmestatus, reproduction, storeview
 from ltlib.evaluate import decode_outcomes, encode_outcomes
 from ltlib.significance import binomial_two_sided, mcnemar, wilson_interval
 
@@ -71,14 +71,16 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
     report, readme = tmp_path / "REPRODUCTION.md", tmp_path / "README.md"
     report.write_text("# Title\n\nintro\n\n" + reproduction.BEGIN + "\nold\n" + reproduction.END + "\n\n## Prose kept\n")
-    readme.write_text(f"# ltlib\n\n{reproduction.README_BEGIN}\nstale\n{reproduction.README_END}\n\n## Two commands\n")
+    readme.write_text(f"# ltlib\n\n{readmestatus.BEGIN}\nstale\n{readmestatus.END}\n\n## Two commands\n")
     figures = tmp_path / "figures"
     figures.mkdir()
     for name in ("03_tail_prediction_frequency_cifar10.png", "02_confusion_cifar10.png"):
         (figures / name).write_bytes(b"png")
     monkeypatch.setattr(reproduction, "notebook_progress",
                         lambda view: {"02_confusion_tail_vs_similar_heads": (1, 3), "03_tail_prediction_frequency": (3, 3)})
-    reproduction.write(report, today="2026-12-01", readme=readme, figures=figures)
+    view = reproduction.StoreView(None)
+    reproduction.write(report, view, today="2026-12-01")
+    readmestatus.write(readme, view, today="2026-12-01", figures=figures)
     assert len(reads) == len(set(reads))  # each store entry read once for both files
     text = report.read_text()
     assert "old" not in text and text.startswith("# Title\n\nintro\n") and text.endswith("## Prose kept\n")
@@ -99,8 +101,8 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     assert text.count("pending") > 20  # every other row
 
     status = readme.read_text()
-    assert "stale" not in status and status.startswith("# ltlib\n\n" + reproduction.README_BEGIN)
-    assert status.endswith(reproduction.README_END + "\n\n## Two commands\n")
+    assert "stale" not in status and status.startswith("# ltlib\n\n" + readmestatus.BEGIN)
+    assert status.endswith(readmestatus.END + "\n\n## Two commands\n")
     assert f"| H2T Table 6 | DR+H2T (p=0.25, wd 0.0005, stage-I final epoch) | 82.87 | **{100 * method.mean():.2f}** " in status
     assert status.count("| H2T Table 6 |") == 2 and "| pending" not in status  # stored rows only
     assert f"| **{test['difference']:+.2f}** | {test['p_value']:.2g} | +3.72 |" in status
@@ -111,11 +113,12 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     assert "(figures/notebooks/03_tail_prediction_frequency.ipynb)" in status
 
 
-def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path):
+def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))  # an empty store
     readme = tmp_path / "README.md"
     readme.write_text("# ltlib\n")
     with pytest.raises(ValueError, match="no generated section: put the lines"):
-        reproduction.replace_between(readme, reproduction.README_BEGIN, reproduction.README_END, "block")
+        readmestatus.write(readme, reproduction.StoreView(None))
     assert readme.read_text() == "# ltlib\n"
 
 
@@ -159,12 +162,12 @@ def test_the_readme_status_names_the_run_in_progress_and_its_epochs(tmp_path, mo
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
     monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: None)
     view = reproduction.StoreView(None)
-    assert "in progress" not in reproduction.readme_status(view, today="2026-12-02", figures=tmp_path)
+    assert "in progress" not in readmestatus.status(view, today="2026-12-02", figures=tmp_path)
     smart = plans.cpu_core_tiers("paper")[2][1][-1]
     record = partial_path(smart).with_suffix(".json")
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"epochs_done": 57, "epochs": 200}))
-    text = reproduction.readme_status(reproduction.StoreView(None), today="2026-12-02", figures=tmp_path)
+    text = readmestatus.status(reproduction.StoreView(None), today="2026-12-02", figures=tmp_path)
     assert f"; in progress: {describe(smart)}, 57/200 epochs. Scope:" in text
 
 
