@@ -130,6 +130,14 @@ def test_a_verdict_follows_the_sign_of_the_papers_difference(tmp_path, monkeypat
     assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "+0.40"}], view)[0]
     assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "–"}], view)[0]
     assert "cannot tell" in reproduction.verdicts([{**item, "paper_delta": "-0.40", "p_value": 0.2}], view)[0]
+    mixed = reproduction.verdicts([{**item, "paper_delta": "+0.40", "numerics": ("float32", "bfloat16")}], view)[0]
+    assert "the two runs were computed differently (bfloat16 vs float32), which the difference holds too" in mixed
+    same = reproduction.verdicts([{**item, "paper_delta": "+0.40", "numerics": ("float32", "float32")}], view)[0]
+    assert "computed differently" not in same
+    for name in reproduction.READINGS:  # two readings of one paper number: whether they differ, no direction
+        readings = {**item, "name": name, "paper_delta": "–"}
+        assert "the two readings differ on the test set (-1.00 points" in reproduction.verdicts([readings], view)[0]
+        assert "the two readings cannot be told apart" in reproduction.verdicts([{**readings, "p_value": 0.2}], view)[0]
 
 
 def test_the_final_epoch_jitter_is_the_spread_of_the_last_five_epochs(tmp_path, monkeypatch):
@@ -182,6 +190,19 @@ def test_the_two_readings_of_h2ts_ce_row_are_compared_without_a_paper_difference
     assert base_config.replace(mixup_alpha=config.mixup_alpha) == config  # mixup is their only difference
     lines, _ = reproduction.comparisons_section(reproduction.StoreView(None))
     assert f"| {reproduction.MIXUP_READINGS} | {base_label} | {label} | – | pending | | |" in lines
+
+
+@pytest.mark.parametrize("name, loss", [(reproduction.HEAD_RULES, "ce"), (reproduction.BSCE_HEAD_RULES, "bsce")])
+def test_smarts_two_head_rules_are_compared_as_two_readings_of_one_paper_number(name, loss, tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: every comparison pending
+    pairs = [(base, method) for found, base, method in reproduction.comparison_pairs() if found == name]
+    assert len(pairs) == 1
+    (base_label, base_value, base_config), (label, value, config) = pairs[0]
+    assert base_value == value is not None and "head = many" in base_label and "head = half" in label
+    assert (base_config.loss, base_config.smart_head_rule, config.smart_head_rule) == (loss, "many", "half")
+    assert base_config.replace(smart_head_rule="half") == config  # the head rule is their only difference
+    lines, _ = reproduction.comparisons_section(reproduction.StoreView(None))
+    assert f"| {name} | {base_label} | {label} | – | pending | | |" in lines
 
 
 def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_path, monkeypatch):
