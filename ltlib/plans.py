@@ -19,6 +19,7 @@ import functools
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ltlib import replicates, runsets, tables
 from ltlib.config import StageTwoConfig, train_counts
