@@ -17,7 +17,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
    second seed)
 7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
    nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``storeview`` (the store as a report reads
-   it), ``reproduction`` (REPRODUCTION.md from the store), ``seedreport`` (its second seed)
+   it), ``reproduction`` (REPRODUCTION.md from the store), ``seedreport`` (its second seed), ``classreport``
+   (its per-class table)
 8. ``readmestatus`` (the README's opening status, from the same store view), ``cli`` (``python -m ltlib``)
 """
 from ltlib.version import __version__

@@ -11,6 +11,7 @@ The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything
   many / medium / few, training minutes and device, or *pending*;
 * paired comparisons of a method with its baseline on the same test images (exact McNemar), and a verdict on
   each claim the stored runs reach, saying what one seed can and cannot support;
+* each stored run's top-1 per test class (:mod:`ltlib.classreport`);
 * the second seed of the central comparisons (:mod:`ltlib.seedreport`, tier 6) beside the first;
 * which figure notebooks have all their paper runs stored.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ltlib import plans, replicates, runsets, seedreport, tables
+from ltlib import classreport, plans, replicates, runsets, seedreport, tables
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
@@ -356,6 +357,7 @@ def generated(view: StoreView, today: str | None = None) -> str:
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
              "## Verdicts (seed 0; seed 1 where tier 6 has stored the pair)", "", *verdicts(assessed, view, at_one),
              *filter(None, [final_jitter(view)]), "",
+             "## Per class (seed 0)", "", *classreport.section(view, table_rows()), "",
              f"## A second seed (seed {replicates.SEED})", "", *seedreport.section(view, at_zero, at_one), "",
              "## Figures at paper scale (seed 0, IF 100)", "", *figures_section(view), "", END]
     return "\n".join(parts)

@@ -248,3 +248,26 @@ def test_the_direction_across_seeds_names_the_seed_that_cannot_tell_the_pair_apa
     assert direction(clear, unclear) == "the same sign; not told apart at seed 1"
     assert direction({**unclear, "difference": -0.2}, clear) == "reversed in sign; not told apart at seed 0"
     assert direction(clear, {**clear, "difference": -1.0}).startswith("reversed, beyond")
+
+
+def test_the_per_class_table_lists_each_stored_run_once_with_the_rows_that_share_it(tmp_path, monkeypatch):
+    from ltlib import classreport
+
+    rows = reproduction.table_rows()
+    smart1 = {label: config for label, _, config in rows["SMART Table 1"]}
+    names, counts = ["middle", "head", "tail"], [50, 500, 5]  # columns go from head to tail whatever the order
+    confusion = [[60, 30, 10], [10, 90, 0], [30, 20, 50]]  # 100 test images per class
+    stored = {config.hash(): {"class_names": names, "class_counts": counts,
+                              "final": {"per_class_accuracy": accuracy, "confusion": confusion}}
+              for config, accuracy in ((smart1["CE"], [60.0, 90.0, 50.0]), (smart1["BSCE"], [66.5, 85.04, 71.96]))}
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    lines = classreport.section(reproduction.StoreView(tmp_path), rows)
+    low, high = wilson_interval(50, 100)
+    assert lines[0].startswith(f"Final-epoch top-1 on each test class (100 test images per class: a cell's 95 % "
+                               f"interval is at most ±{(high - low) / 2:.1f} points)")
+    assert "| table | row | head (500) | middle (50) | tail (5) |" in lines
+    body = [line for line in lines if line.startswith("| SMART") or line.startswith("| H2T")]
+    assert body[0] == "| SMART Table 1 | CE (also SMART Table 4: CE; SMART's parts (ltlib): CE) | 90.0 | 60.0 | 50.0 |"
+    assert body[1] == "| SMART Table 1 | BSCE (also SMART Table 1: Logit Adj.) | 85.0 | 66.5 | 72.0 |"
+    assert len(body) == 2  # every other row is pending: not in the table
+    assert classreport.section(reproduction.StoreView(tmp_path), {}) == ["No run is stored yet."]
