@@ -43,7 +43,8 @@ def status(view: StoreView, today: str | None = None, figures: Path = FIGURES) -
              + (f"; in progress: {'; '.join(running)}" if running else "") + ". "
              f"Scope: CIFAR-10-LT IF 100 built from the JPEG-q75 copy of CIFAR-10, seed 0, {devices}. *Ours* is "
              "the final epoch's top-1 with its 95 % interval over the 10,000 test images; the papers report their best "
-             "epoch. The protocol, every pending row, and the verdicts: [REPRODUCTION.md](REPRODUCTION.md).", ""]
+             "epoch. The protocol, every pending row, the verdicts and each run's top-1 per class: "
+             "[REPRODUCTION.md](REPRODUCTION.md).", ""]
     rows = [(table, label, value, view.metrics(config)) for table, table_rows in reproduction.table_rows().items()
             if table in ("SMART Table 1", "H2T Table 6") for label, value, config in table_rows
             if view.metrics(config) is not None]
