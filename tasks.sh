@@ -4,7 +4,7 @@
 #   bash tasks.sh test [pytest args...]                                  run the whole test suite
 #   bash tasks.sh lab                                                    open the notebooks in JupyterLab
 #   bash tasks.sh campaign [--profile paper] [--seeds 0 1 2] [--only NAME] [--dry-run] [--workers K]
-#   bash tasks.sh cpu-campaign start|save|status                        the CPU plan in the background (README)
+#   bash tasks.sh cpu-campaign start|save|status|pause|resume           the CPU plan in the background (README)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LTLIB_VENV:-.venv}"
@@ -29,6 +29,14 @@ bootstrap() {
 # The CPU plan (python -m ltlib campaign --plan cpu-core --seeds 0) runs from a snapshot of HEAD in
 # build/campaign-tree, so that editing the working tree never changes the code of the running campaign; it
 # stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
+campaign_signal() {  # send STOP or CONT to the running campaign, and say so
+  if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
+    kill "-$1" "$(cat build/campaign.log.pid)" && echo "campaign (pid $(cat build/campaign.log.pid)): SIG$1"
+  else
+    echo "no campaign runs (build/campaign.log.pid)"
+  fi
+}
+
 cpu_campaign() {
   local root; root="$(pwd)"
   # stage-I runs on bf16 autocast where the CPU has native bf16 (ltlib.fast.cpu_bf16_is_fast), stage II in float32
@@ -45,16 +53,24 @@ cpu_campaign() {
       (cd build/campaign-tree && LTLIB_STORE="$root/results" "$root/$VENV/bin/python" -m ltlib campaign \
          "${plan[@]}" --detach "$root/build/campaign.log") ;;
     save)  # the session's end: runs in progress into results/partial/, complete paper figures, REPRODUCTION.md, README status
+      # the campaign pauses meanwhile (two cores: rendering beside it is slow for both) and resumes however this ends
+      campaign_signal STOP
+      trap 'campaign_signal CONT' EXIT
       "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --save-progress
       "$VENV/bin/python" -m ltlib figures --profile paper || echo "a paper figure failed: see above"
       "$VENV/bin/python" -m ltlib reproduction
       git status --short results figures REPRODUCTION.md README.md ;;
     status)
       if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
-        echo "running as pid $(cat build/campaign.log.pid)"; else echo "not running"; fi
+        echo "running as pid $(cat build/campaign.log.pid)$( [ "$(cut -d' ' -f3 "/proc/$(cat build/campaign.log.pid)/stat" \
+          2>/dev/null)" = T ] && echo ", paused (bash tasks.sh cpu-campaign resume)")"; else echo "not running"; fi
       tail -n 3 build/campaign.log 2>/dev/null || true
       "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | awk '!/^  / || /in progress/' ;;
-    *) echo "usage: bash tasks.sh cpu-campaign start|save|status" >&2; return 2 ;;
+    pause)  # e.g. for a long test run beside it (two cores); the run in progress waits where it is
+      campaign_signal STOP ;;
+    resume)
+      campaign_signal CONT ;;
+    *) echo "usage: bash tasks.sh cpu-campaign start|save|status|pause|resume" >&2; return 2 ;;
   esac
 }
 
