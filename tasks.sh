@@ -29,22 +29,27 @@ bootstrap() {
 # The CPU plan (python -m ltlib campaign --plan cpu-core --seeds 0) runs from a snapshot of HEAD in
 # build/campaign-tree, so that editing the working tree never changes the code of the running campaign; it
 # stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
+campaign_pid() {  # the running campaign's pid; fails when none runs
+  [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null && cat build/campaign.log.pid
+}
+
 campaign_signal() {  # send STOP or CONT to the running campaign, and say so
-  if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
-    kill "-$1" "$(cat build/campaign.log.pid)" && echo "campaign (pid $(cat build/campaign.log.pid)): SIG$1"
+  local pid
+  if pid="$(campaign_pid)"; then
+    kill "-$1" "$pid" && echo "campaign (pid $pid): SIG$1"
   else
     echo "no campaign runs (build/campaign.log.pid)"
   fi
 }
 
 cpu_campaign() {
-  local root; root="$(pwd)"
+  local root pid; root="$(pwd)"
   # stage-I runs on bf16 autocast where the CPU has native bf16 (ltlib.fast.cpu_bf16_is_fast), stage II in float32
   local plan=(--profile paper --plan cpu-core --seeds 0 --stage-one-fast auto)
   case "${1:-}" in
     start)
-      if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
-        echo "the CPU campaign already runs as pid $(cat build/campaign.log.pid)"; return 0
+      if pid="$(campaign_pid)"; then
+        echo "the CPU campaign already runs as pid $pid"; return 0
       fi
       mkdir -p build
       git worktree remove --force build/campaign-tree >/dev/null 2>&1 || rm -rf build/campaign-tree
@@ -61,9 +66,13 @@ cpu_campaign() {
       "$VENV/bin/python" -m ltlib reproduction
       git status --short results figures REPRODUCTION.md README.md ;;
     status)
-      if [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null; then
-        echo "running as pid $(cat build/campaign.log.pid)$( [ "$(cut -d' ' -f3 "/proc/$(cat build/campaign.log.pid)/stat" \
-          2>/dev/null)" = T ] && echo ", paused (bash tasks.sh cpu-campaign resume)")"; else echo "not running"; fi
+      if ! pid="$(campaign_pid)"; then
+        echo "not running"
+      elif [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = T ]; then
+        echo "running as pid $pid, paused (bash tasks.sh cpu-campaign resume)"
+      else
+        echo "running as pid $pid"
+      fi
       tail -n 3 build/campaign.log 2>/dev/null || true
       "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | awk '!/^  / || /in progress/' ;;
     pause)  # e.g. for a long test run beside it (two cores); the run in progress waits where it is
