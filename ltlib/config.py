@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ltlib.checks import one_of, require, require_one_of
 from ltlib.data.cifar import DATASETS, NUM_CLASSES
 from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor, long_tailed_counts
+from ltlib.data.recompress import check_jpeg_quality
 from ltlib.data.streaming import LIST_DATASETS
 from ltlib.data.samplers import SAMPLERS
 from ltlib.methods import METHODS
@@ -72,6 +73,8 @@ class RunConfig:
     max_per_class: int = _added_field(0, "images of the largest class, n_max of the long tail (0 = the full "
                                          "dataset's: 5000 CIFAR-10, 500 CIFAR-100; the quick profile uses 300)")
     test_per_class: int = _field(0, "keep the first k test images per class (0 = full test set)")
+    jpeg_quality: int = _added_field(0, "CIFAR: re-encode every training and test image once more as JPEG at this "
+                                        "quality, 1..95 (0 = off; the data-sensitivity diagnostic, ltlib.compression)")
     model: str = _field("resnet32", f"model: {', '.join(MODELS)}")
     pretrained: str = _added_field("", "initial weights: '' (random) or 'imagenet' (torchvision ResNets: the file named "
                                        "by --weights-file / $LTLIB_WEIGHTS_FILE, else torchvision's download)")
@@ -290,7 +293,9 @@ def validate(config: RunConfig) -> None:
         require(c.imbalance_factor == 100 and c.imbalance_type == "exp", "imbalance_factor", c.imbalance_factor,
                 f"{fixed}; leave imbalance_factor and imbalance_type at their defaults")
         require(c.max_per_class == 0, "max_per_class", c.max_per_class, f"{fixed}; leave it at 0")
+        require(c.jpeg_quality == 0, "jpeg_quality", c.jpeg_quality, f"must be 0 for {c.dataset} (CIFAR only)")
     else:
+        check_jpeg_quality(c.jpeg_quality)
         require(c.image_size in (0, 32), "image_size", c.image_size, f"must be 0 for {c.dataset} (32 x 32 images)")
         full = CIFAR_IMAGES_PER_CLASS[c.dataset]
         require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class",

@@ -5,9 +5,10 @@
   CIFAR-10-LT columns (:data:`ltlib.runsets.PAPER_VARIANTS`), for each seed. Ordered by value: seed 0 of every
   notebook first (notebook order), then seed 1, ...; a stage-I run always comes before the stage-II runs that
   need it; duplicates are planned once.
-* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, SMART
-  built up one part at a time (tier 5) and the central comparisons at the next seed (tier 6,
-  :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the background of every session.
+* :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, CE on
+  the data re-encoded as JPEG (tier 5, :mod:`ltlib.compression`), SMART built up one part at a time (tier 6) and
+  the central comparisons at the next seed (tier 7, :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the
+  background of every session.
 * ``--plan device``: the CPU plan's tiers first, then every other run of the notebooks (a GPU fills first what
   the CPU has not reached).
 * Estimates: reference epochs per run (:func:`epochs_of`) times seconds per reference epoch, observed in this
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ltlib import replicates, runsets, tables
+from ltlib import compression, replicates, runsets, tables
 from ltlib.config import StageTwoConfig, train_counts
 from ltlib.results import run_folder
 
@@ -76,10 +77,13 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
     4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
        plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
        SMART run's time), then the SMART runs, the paper's head rule (many) before the other;
-    5. SMART's parts (:func:`ltlib.tables.smart_parts_rows`): Algorithm 1's two batches alone, then with Eq. 6's
+    5. data: SMART Table 1's CE on the copy re-encoded once more as JPEG, at q55 (a loss as large as the copy's own)
+       and q30 (:func:`ltlib.compression.runs`): what a further loss of the copy's kind costs, the one measurable
+       handle on the data as a cause of the gap to the papers;
+    6. SMART's parts (:func:`ltlib.tables.smart_parts_rows`): Algorithm 1's two batches alone, then with Eq. 6's
        augmentation (SMART Table 4's "Minority Aug. + CE"): with CE (tier 3) and SMART (tier 3) they say which part
        moves the accuracy, and which way;
-    6. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
+    7. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
        seed, and the seed-to-seed spread is measured.
     """
@@ -99,7 +103,8 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
         ("4 SMART rest: Table 1, plain CE", [*row_configs(tables.smart_table1_rows(profile_name, **common)),
                                              *row_configs(tables.h2t_table6_rows(profile_name, **common)[:3]),
                                              *runsets.quickstart(profile_name, **common).values()]),
-        ("5 SMART's parts: its two batches alone, then + Minority Aug.",
+        (compression.TIER, [config for _, config in compression.runs(profile_name, seed, dataset)]),
+        ("6 SMART's parts: its two batches alone, then + Minority Aug.",
          [config for label, _, config in tables.smart_parts_rows(profile_name, **common)
           if label in (tables.TWO_BATCHES, tables.WITH_AUGMENTATION)]),
         (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
@@ -121,7 +126,7 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
 def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str = "cifar10") -> list[PlannedRun]:
     """The runs of plan ``name`` (:data:`PLANS`): ``notebooks`` = :func:`plan`; ``cpu-core`` = the tiers of
     :func:`cpu_core_tiers` for each seed, each run labelled with its tier and the notebooks that use it;
-    ``device`` = ``cpu-core`` of the first seed, then the rest of ``notebooks`` (tier "7 the rest")."""
+    ``device`` = ``cpu-core`` of the first seed, then the rest of ``notebooks`` (tier "8 the rest")."""
     from ltlib.checks import one_of
 
     one_of("plan", name, PLANS)
@@ -129,7 +134,7 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
         return plan(profile_name, seeds, only, dataset)
     every = plan(profile_name, seeds, only if name == "device" else None, dataset)
     users = {run.hash: run.notebooks for run in every}
-    runs, seen = [], set()  # seed s's tier 6 is seed s + 1's: planned once
+    runs, seen = [], set()  # seed s's tier 7 is seed s + 1's: planned once
     for seed in seeds[:1] if name == "device" else seeds:
         for tier, configs in cpu_core_tiers(profile_name, seed, dataset):
             fresh = [config for config in configs if config.hash() not in seen
@@ -138,7 +143,7 @@ def plan_named(name: str, profile_name: str, seeds=(0,), only=None, dataset: str
             runs += [PlannedRun(config, config.seed, users.get(config.hash(), []), tier) for config in fresh]
     if name == "device":
         planned = {run.hash for run in runs}
-        runs += [PlannedRun(run.config, run.seed, run.notebooks, "7 the rest") for run in every
+        runs += [PlannedRun(run.config, run.seed, run.notebooks, "8 the rest") for run in every
                  if run.hash not in planned]
     return runs
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ltlib import plans, replicates, reproduction, runsets
+from ltlib import compressionreport, plans, replicates, reproduction, runsets
 from ltlib.results import describe
 from ltlib.storage import REPO_ROOT
 from ltlib.storeview import StoreView, numerics, progress_of
@@ -56,7 +56,8 @@ def status(view: StoreView, today: str | None = None, figures: Path = FIGURES) -
         gaps = [reproduction.row_gap(value, metrics) for _, _, value, metrics in rows if value is not None]
         if gaps:
             lines += ["", f"Against the papers' CIFAR-10-LT numbers: {reproduction.gap_summary(gaps)}. What may "
-                          "cause it: REPRODUCTION.md, protocol."]
+                          "cause it: REPRODUCTION.md, protocol and 'Data sensitivity', where "
+                          f"{compressionreport.reading(compressionreport.steps(view))}"]
     else:
         lines.append("No run of SMART Table 1 or H2T Table 6 is stored yet.")
     assessed = reproduction.comparisons_section(view)[1]
@@ -68,10 +69,10 @@ def status(view: StoreView, today: str | None = None, figures: Path = FIGURES) -
                   for item in assessed]
         later = reproduction.second_seed_comparisons(view)[1]
         lines.append("\nSeed 0: a p-value speaks of the test images' sampling, not of another training seed. "
-                     + (f"At seed {replicates.SEED} (tier 6): " + "; ".join(
+                     + (f"At seed {replicates.SEED} (tier 7): " + "; ".join(
                          f"{item['method']} vs {item['base']} {item['difference']:+.2f} (p = {item['p_value']:.2g})"
                          for item in later) + " (REPRODUCTION.md, 'A second seed')." if later else
-                        f"Tier 6 retrains the central comparisons at seed {replicates.SEED}; none stored yet."))
+                        f"Tier 7 retrains the central comparisons at seed {replicates.SEED}; none stored yet."))
     progress = reproduction.notebook_progress(view)
     complete = [name for name, (stored, needed) in progress.items() if needed and stored == needed]
     shown = [(name, sorted(figures.glob(f"{name[:3]}*.png"))) for name in complete]

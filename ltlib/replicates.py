@@ -1,8 +1,8 @@
-"""A second training seed of the central comparisons: which runs (tier 6 of the CPU plan), and how a pair's
+"""A second training seed of the central comparisons: which runs (tier 7 of the CPU plan), and how a pair's
 difference at that seed stands to seed 0's.
 
 Every row of REPRODUCTION.md is one training seed (0), so each verdict ends "one seed cannot say whether it
-survives another". Tier 6 (:func:`runs`) retrains at seed 1 the runs of the comparisons the verdicts lean on most:
+survives another". Tier 7 (:func:`runs`) retrains at seed 1 the runs of the comparisons the verdicts lean on most:
 
 * H2T Table 6: its stage I (CE + mixup, MiSLAS's schedule), DR and DR+H2T (p = 0.25, H2T's weight decay) on it;
 * SMART Table 1: BSCE and BSCE+SMART, then CE and SMART (the paper's head rule, many), on CMO's schedule.
@@ -21,11 +21,11 @@ from ltlib import runsets, tables
 
 #: the second seed; every other row of the report is seed 0
 SEED = 1
-TIER = "6 second seed: DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE"
+TIER = "7 second seed: DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE"
 
 
 def runs(profile_name: str = "paper", seed: int = SEED, dataset: str = "cifar10") -> list[tuple[str, str, object]]:
-    """``[(table, row label, config), ...]`` of tier 6 at ``seed`` in training order (a stage I before the stage
+    """``[(table, row label, config), ...]`` of tier 7 at ``seed`` in training order (a stage I before the stage
     II runs on it; the cheaper single-batch run of each SMART pair before its SMART run). The same call at
     ``seed=0`` gives the seed-0 twin of each run, position by position."""
     common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
@@ -38,13 +38,13 @@ def runs(profile_name: str = "paper", seed: int = SEED, dataset: str = "cifar10"
     for label in ("BSCE", f"BSCE+{tables.SMART_LABEL}{head}", "CE", f"{tables.SMART_LABEL}{head}"):
         chosen.append(("SMART Table 1", label, smart[label]))
     if len(chosen) != 7:
-        raise RuntimeError(f"tier 6 expects 7 runs, found {[label for _, label, _ in chosen]}: have the tables' "
+        raise RuntimeError(f"tier 7 expects 7 runs, found {[label for _, label, _ in chosen]}: have the tables' "
                            "row labels changed?")
     return chosen
 
 
 def twins(profile_name: str = "paper", dataset: str = "cifar10") -> list[tuple[str, str, object, object]]:
-    """``[(table, row label, seed-0 config, seed-1 config), ...]``: each run of tier 6 beside its seed-0 twin, in
+    """``[(table, row label, seed-0 config, seed-1 config), ...]``: each run of tier 7 beside its seed-0 twin, in
     :func:`runs`' order."""
     return [(table, label, zero, one) for (table, label, zero), (_, _, one)
             in zip(runs(profile_name, 0, dataset), runs(profile_name, SEED, dataset))]

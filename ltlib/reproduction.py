@@ -12,7 +12,8 @@ The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything
 * paired comparisons of a method with its baseline on the same test images (exact McNemar), and a verdict on
   each claim the stored runs reach, saying what one seed can and cannot support;
 * each stored run's top-1 per test class (:mod:`ltlib.classreport`);
-* the second seed of the central comparisons (:mod:`ltlib.seedreport`, tier 6) beside the first;
+* CE on the copy re-encoded as JPEG against CE on the copy (:mod:`ltlib.compressionreport`, tier 5);
+* the second seed of the central comparisons (:mod:`ltlib.seedreport`, tier 7) beside the first;
 * which figure notebooks have all their paper runs stored.
 
 The README's opening status, read from the same store view, is :mod:`ltlib.readmestatus`.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ltlib import classreport, plans, replicates, runsets, seedreport, tables
+from ltlib import classreport, compressionreport, plans, replicates, runsets, seedreport, tables
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
@@ -47,7 +48,8 @@ PROTOCOL = """\
   batch (below). The suspects left are unmeasured: the JPEG-q75 data, which smooths training and test images
   alike and leaves the 50-140 images of the tail classes with less detail, and the within-class image order the
   draw shuffles, verified against the official files for the first 4,000 training images only (peers see CE on
-  CIFAR-10-LT move by ~2.8 points between long-tail draws). Only runs on the official CIFAR-10 can separate them.
+  CIFAR-10-LT move by ~2.8 points between long-tail draws). Only runs on the official CIFAR-10 can separate them;
+  what one more JPEG loss of the copy's size costs CE is measured here (below, 'Data sensitivity').
 * **Seeds**: {seed_note}.
 * **Final-epoch top-1 is ours (primary)**, with its 95 % Wilson interval over the test images. Beside it the
   **best evaluated epoch**: the paper profile evaluates the test set every 10th epoch before the first
@@ -185,7 +187,7 @@ def comparison_pairs(seed: int = 0) -> list[tuple[str, tuple, tuple]]:
 
 def comparisons_section(view: StoreView, seed: int = 0, within=None) -> tuple[list[str], list[dict]]:
     """The comparisons' table at ``seed`` and the assessed (stored) ones; ``within``: a set of config hashes
-    that both runs of a pair must be in (tier 6's), else every pair."""
+    that both runs of a pair must be in (tier 7's), else every pair."""
     lines = ["| comparison | baseline row | method row | paper Δ | ours Δ (final top-1, points) | only baseline right / "
              "only method right | exact McNemar p |", "|---|---|---|---|---|---|---|"]
     assessed = []
@@ -334,7 +336,7 @@ def figures_section(view: StoreView) -> list[str]:
 
 
 def second_seed_comparisons(view: StoreView) -> tuple[list[dict], list[dict]]:
-    """The assessed comparisons among tier 6's runs at seed 0 and at :data:`ltlib.replicates.SEED`."""
+    """The assessed comparisons among tier 7's runs at seed 0 and at :data:`ltlib.replicates.SEED`."""
     twins = replicates.twins("paper")
     zero, one = ({config.hash() for config in configs} for configs in list(zip(*twins))[2:])
     return comparisons_section(view, 0, zero)[1], comparisons_section(view, replicates.SEED, one)[1]
@@ -346,8 +348,9 @@ def generated(view: StoreView, today: str | None = None) -> str:
     comparison_lines, assessed = comparisons_section(view)
     at_zero, at_one = second_seed_comparisons(view)
     parts = [BEGIN, "", f"## Status (generated from the results store, {today})", "",
-             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), SMART built up one part at a "
-             f"time (tier 5), then the central comparisons at seed {replicates.SEED} (tier 6), in the background of "
+             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), CE on the copy re-encoded as "
+             "JPEG (tier 5), SMART built up one part at a time (tier 6), then the central comparisons at seed "
+             f"{replicates.SEED} (tier 7), in the background of "
              "every development session (`python -m ltlib campaign --plan cpu-core --seeds 0`; README, \"Reproducing "
              "at paper scale\"). "
              "Every number below is read from `results/`; a row without a stored run says *pending*, *in progress* or "
@@ -355,9 +358,10 @@ def generated(view: StoreView, today: str | None = None) -> str:
              "## Protocol of ours", "", PROTOCOL.format(seed_note=seedreport.seed_note(view)), "",
              "## CIFAR-10-LT IF 100 (JPEG-q75 copy), seed 0", "", *tables_section(view),
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
-             "## Verdicts (seed 0; seed 1 where tier 6 has stored the pair)", "", *verdicts(assessed, view, at_one),
+             "## Verdicts (seed 0; seed 1 where tier 7 has stored the pair)", "", *verdicts(assessed, view, at_one),
              *filter(None, [final_jitter(view)]), "",
              "## Per class (seed 0)", "", *classreport.section(view, table_rows()), "",
+             "## Data sensitivity (tier 5, seed 0)", "", *compressionreport.section(view), "",
              f"## A second seed (seed {replicates.SEED})", "", *seedreport.section(view, at_zero, at_one), "",
              "## Figures at paper scale (seed 0, IF 100)", "", *figures_section(view), "", END]
     return "\n".join(parts)

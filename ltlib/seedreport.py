@@ -1,4 +1,4 @@
-"""REPRODUCTION.md's second seed (tier 6 of the CPU plan, :mod:`ltlib.replicates`): the protocol's sentence on
+"""REPRODUCTION.md's second seed (tier 7 of the CPU plan, :mod:`ltlib.replicates`): the protocol's sentence on
 seeds (:func:`seed_note`) and the section "A second seed" (:func:`section`), each tier-6 run beside its seed-0 twin
 and each comparison among them at both seeds, read from the store."""
 from __future__ import annotations
@@ -10,19 +10,19 @@ from ltlib.storeview import StoreView, correct_count, numerics, state_of
 
 
 def seed_note(view: StoreView, profile_name: str = "paper") -> str:
-    """The protocol's sentence on seeds: what the seed-0 intervals cover and, once tier 6 has stored a run, the
+    """The protocol's sentence on seeds: what the seed-0 intervals cover and, once tier 7 has stored a run, the
     seed-to-seed differences measured here."""
     note = ("one training seed (0) per row: an interval covers the sampling of the 10,000 test images, not the "
             "seed-to-seed spread of training, which peers report at about 0.3 point (sd) for CE on CIFAR-100-LT")
     shifts = [(label, second["final_top1"] - first["final_top1"], numerics(first) != numerics(second))
               for label, first, second in _twins(view, profile_name) if first and second]
     if not shifts:
-        return note + (f"; tier 6 of the CPU plan retrains the central comparisons at seed {SEED} (below, 'A "
+        return note + (f"; tier 7 of the CPU plan retrains the central comparisons at seed {SEED} (below, 'A "
                        "second seed'), none stored yet, so nobody here has measured that spread on CIFAR-10-LT")
     listed = "; ".join(f"{label} {shift:+.2f}{' (numerics differ too)' if mixed else ''}"
                        for label, shift, mixed in shifts)
     return note + (f"; measured here (seed {SEED} minus seed 0, final top-1, points, {len(shifts)} of the 7 runs "
-                   f"of tier 6 stored): {listed}")
+                   f"of tier 7 stored): {listed}")
 
 
 def _twins(view: StoreView, profile_name: str):
@@ -47,7 +47,7 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
     """The report's "A second seed" section: each tier-6 run at both seeds, and each comparison among them at both
     seeds. ``at_zero`` / ``at_one`` are the assessed comparisons (``name``, ``base``, ``method``, ``paper_delta``,
     ``difference``, ``p_value``) at seed 0 and at :data:`ltlib.replicates.SEED`, restricted to pairs of tier-6 runs."""
-    lines = [f"Tier 6 retrains the runs of the central comparisons at seed {SEED} (a new initialisation, data "
+    lines = [f"Tier 7 retrains the runs of the central comparisons at seed {SEED} (a new initialisation, data "
              "order and augmentation; the same long-tailed draw and test images), both runs of a pair on the same "
              "numerics.",
              "", f"| run | seed 0: final top-1 [95 % CI], numerics | seed {SEED}: final top-1 [95 % CI], numerics | "
@@ -68,5 +68,5 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
         lines.append(f"| {item['method']} vs {item['base']} | {item['paper_delta']} | {_reading(item)} | "
                      f"{_reading(second)} | {direction(item, second) if second else 'pending'} |")
     if not at_zero:
-        lines.append("| (no comparison of tier 6 is stored at seed 0) | | | | |")
+        lines.append("| (no comparison of tier 7 is stored at seed 0) | | | | |")
     return lines

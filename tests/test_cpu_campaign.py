@@ -10,9 +10,9 @@ import pytest
 
 import ltlib.checkpoint
 import ltlib.train
-from ltlib import campaign, plans, replicates, runsets, store, tables
+from ltlib import campaign, compression, plans, replicates, runsets, store, tables
 from ltlib.config import StageTwoConfig
-from ltlib.results import get_or_train, load_result
+from ltlib.results import describe, get_or_train, load_result
 from test_store import tiny_world  # noqa: F401  (fixture)
 from tinyruns import TINY, tiny_runset
 from ltlib.config import RunConfig
@@ -21,7 +21,7 @@ from ltlib.config import RunConfig
 def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     tiers = plans.cpu_core_tiers("paper")
     names = [name for name, _ in tiers]
-    assert [name[0] for name in names] == ["1", "2", "3", "4", "5", "6"]
+    assert [name[0] for name in names] == ["1", "2", "3", "4", "5", "6", "7"]
     configs = [config for _, group in tiers[:4] for config in group]
     assert {c.seed for _, group in tiers[:4] for c in group} == {0}
     hashes = [config.hash() for config in configs]
@@ -46,8 +46,8 @@ def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     assert kinds == sorted(kinds) and kinds[0] == (False, False) and (True, False) in kinds and (True, True) in kinds
 
 
-def test_tier_five_builds_smart_up_from_its_two_batches_then_its_augmentation():
-    parts = plans.cpu_core_tiers("paper")[4][1]
+def test_tier_six_builds_smart_up_from_its_two_batches_then_its_augmentation():
+    parts = plans.cpu_core_tiers("paper")[5][1]
     ce, smart = runsets.margins("paper")["CE"], runsets.margins("paper")["SMART"]
     assert [(c.method, c.smart_augment, c.smart_weights) for c in parts] == [("smart", False, False),
                                                                             ("smart", True, False)]
@@ -58,10 +58,21 @@ def test_tier_five_builds_smart_up_from_its_two_batches_then_its_augmentation():
     assert table4["Minority Aug. + CE"] == parts[1]  # the paper's Table 4 row, trained once
 
 
-def test_tier_six_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():
+def test_tier_five_retrains_the_ce_row_on_the_copy_re_encoded_and_nothing_else():
     tiers = plans.cpu_core_tiers("paper")
     earlier = {c.hash() for _, group in tiers[:4] for c in group}
-    second = tiers[5][1]
+    data = tiers[4][1]
+    base = compression.baseline("paper")
+    assert base.hash() in earlier and (base.method, base.loss, base.mixup_alpha, base.jpeg_quality) == ("none", "ce", 0, 0)
+    assert [c.jpeg_quality for c in data] == [55, 30] and not {c.hash() for c in data} & earlier
+    assert all(c.replace(jpeg_quality=0) == base for c in data)  # only the data differs
+    assert all("re-encoded as JPEG q" in describe(c) for c in data)
+
+
+def test_tier_seven_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():
+    tiers = plans.cpu_core_tiers("paper")
+    earlier = {c.hash() for _, group in tiers[:4] for c in group}
+    second = tiers[6][1]
     assert len(second) == 7 and {c.seed for c in second} == {1}
     twins = [config.replace(seed=0, stage1=config.stage1.replace(seed=0)) if isinstance(config, StageTwoConfig)
              else config.replace(seed=0) for config in second]
@@ -73,10 +84,10 @@ def test_tier_six_retrains_the_central_comparisons_at_the_next_seed_and_nothing_
     assert [(c.method, c.loss) for c in single] == [("none", "ce"), ("none", "bsce"), ("smart", "bsce"),
                                                     ("none", "ce"), ("smart", "ce")]
     assert single[0].mixup_alpha > 0 and {c.smart_head_rule for c in single if c.method == "smart"} == {"many"}
-    # --seeds 0 1 plans seed 1's runs once: tier 6 of seed 0 is seed 1's tiers' subset
+    # --seeds 0 1 plans seed 1's runs once: tier 7 of seed 0 is seed 1's tiers' subset
     both = plans.plan_named("cpu-core", "paper", (0, 1))
     assert len({run.hash for run in both}) == len(both)
-    assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["6"]
+    assert [run.tier[0] for run in both if run.hash == second[-1].hash()] == ["7"]
     assert all(run.seed == run.config.seed for run in both)
     # the report's pairing: each seed-1 run beside the seed-0 run it retrains
     assert [(zero, one) for _, _, zero, one in replicates.twins("paper")] == list(zip(twins, second))

@@ -15,9 +15,9 @@ LAYERS = {
     "ltlib.results": 5,
     "ltlib.store": 4,
     "ltlib.tables": 6, "ltlib.plots": 6, "ltlib.runsets": 6, "ltlib.toy": 6, "ltlib.widgets": 6,
-    "ltlib.replicates": 6,
+    "ltlib.replicates": 6, "ltlib.compression": 6,
     "ltlib.plans": 7, "ltlib.campaign": 7, "ltlib.devicekit": 7, "ltlib.regenerate": 7, "ltlib.reproduction": 7,
-    "ltlib.storeview": 7, "ltlib.seedreport": 7, "ltlib.classreport": 7,
+    "ltlib.storeview": 7, "ltlib.seedreport": 7, "ltlib.classreport": 7, "ltlib.compressionreport": 7,
     "ltlib.readmestatus": 8, "ltlib.cli": 8, "ltlib.__main__": 8,
 }
 

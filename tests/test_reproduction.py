@@ -111,6 +111,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     # figures of the notebook whose runs are all stored, none of the one still pending
     assert 'src="figures/03_tail_prediction_frequency_cifar10.png"' in status and "02_confusion" not in status
     assert "(figures/notebooks/03_tail_prediction_frequency.ipynb)" in status
+    assert "'Data sensitivity', where CE trained again on the copy re-encoded as JPEG q55" in status
 
 
 def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path, monkeypatch):
@@ -271,3 +272,32 @@ def test_the_per_class_table_lists_each_stored_run_once_with_the_rows_that_share
     assert body[1] == "| SMART Table 1 | BSCE (also SMART Table 1: Logit Adj.) | 85.0 | 66.5 | 72.0 |"
     assert len(body) == 2  # every other row is pending: not in the table
     assert classreport.section(reproduction.StoreView(tmp_path), {}) == ["No run is stored yet."]
+
+
+def test_the_data_sensitivity_section_sets_each_re_encoding_against_the_copy(tmp_path, monkeypatch):
+    from ltlib import compression, compressionreport
+
+    copy, ((_, q55_config), _) = compression.baseline(), compression.runs()
+    rng = np.random.default_rng(5)
+    plain = rng.random(10000) < 0.65
+    second = plain & (rng.random(10000) < 0.97)  # about 2 points lower
+    stored = {copy.hash(): {**fake_metrics(plain, 66.0), "data_source": "CIFAR-10 (JPEG-q75 copy)"}}
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    pending = compressionreport.section(reproduction.StoreView(tmp_path))
+    assert "| the copy re-encoded as JPEG q55 | pending | | | | | |" in pending
+    assert pending[-1] == "CE trained again on the copy re-encoded as JPEG q55 (tier 5) is pending."
+
+    stored[q55_config.hash()] = {**fake_metrics(second, 64.0), "data_source": "CIFAR-10 (JPEG-q75 copy), re-encoded"}
+    lines = compressionreport.section(reproduction.StoreView(tmp_path))
+    test = mcnemar(plain, second)
+    assert any(line.startswith("| CIFAR-10 (JPEG-q75 copy), re-encoded | ") and line.endswith(
+        f"| {test['difference']:+.2f} | {test['only_first']} / {test['only_second']} | {test['p_value']:.3g} |")
+        for line in lines)
+    assert "| the copy re-encoded as JPEG q30 | pending |" in "\n".join(lines)
+    assert lines[-1].startswith(f"A second JPEG loss as large as the copy's own (q55) changes CE's final top-1 by "
+                                f"{test['difference']:+.2f} points")
+    assert f"accounts for at most about {-test['difference']:.1f} of the points" in lines[-1]
+    # a step smaller than a second seed may move CE bounds nothing below that spread
+    small = {55: {"difference": 0.1, "p_value": 0.8}}
+    text = compressionreport.reading(small)
+    assert "within what a second training seed may move" in text and "at most about 0.6 of" in text

@@ -9,6 +9,7 @@ import torch
 from ltlib.checks import require
 from ltlib.data.cifar import (DATASETS, NUM_CLASSES, DataError, check_dataset, load_cifar)
 from ltlib.data.longtail import (ClassSplits, class_splits, long_tailed_counts, long_tailed_indices)
+from ltlib.data.recompress import check_jpeg_quality, jpeg_reencode, median_psnr
 from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
 
 __all__ = ["DATASETS", "NUM_CLASSES", "SAMPLERS", "DataError", "LongTailedData", "Sampler",
@@ -46,15 +47,18 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalance_type: str = "exp",
                            root=None, test_per_class: int | None = None,
-                           max_per_class: int | None = None) -> LongTailedData:
+                           max_per_class: int | None = None, jpeg_quality: int = 0) -> LongTailedData:
     """CIFAR-``dataset``-LT: the peers' long-tailed training subset and the balanced test set.
 
     ``test_per_class`` keeps only the first k test images of each class (quick profile); None
     keeps the full official test set. ``max_per_class`` sets ``n_max`` (the largest class) below the
     balanced source's ``N / C``; the subset then holds the first ``n_i`` images of the same per-class
-    shuffle, so it is contained in the full long-tailed subset.
+    shuffle, so it is contained in the full long-tailed subset. ``jpeg_quality`` > 0 re-encodes every kept
+    training and test image once more as JPEG at that quality (:mod:`ltlib.data.recompress`, the data-sensitivity
+    diagnostic); the source then says so, with the median PSNR of the re-encoded images against the loaded ones.
     """
     check_dataset(dataset)
+    check_jpeg_quality(jpeg_quality)
     train = load_cifar(dataset, "train", root)
     test = load_cifar(dataset, "test", root)
     keep, test_keep, counts = long_tailed_selection(dataset, train.labels, test.labels, imbalance_factor,
@@ -66,14 +70,20 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
                 f"of the images this subset selects (IF {imbalance_factor:g}, {imbalance_type}, max_per_class "
                 f"{max_per_class}, test_per_class {test_per_class}); build the kit for this run, or point LTLIB_DATA "
                 "at the full copy")
+    train_images, test_images, source = train.images[keep], test.images[test_keep], train.source
+    if jpeg_quality:
+        loaded = np.concatenate([train_images, test_images])
+        train_images, test_images = jpeg_reencode(train_images, jpeg_quality), jpeg_reencode(test_images, jpeg_quality)
+        moved = median_psnr(loaded, np.concatenate([train_images, test_images]))
+        source = f"{source}, re-encoded as JPEG q{jpeg_quality} (median PSNR {moved:.1f} dB against it)"
     return LongTailedData(
-        train_images=_to_tensor(train.images[keep]),
+        train_images=_to_tensor(train_images),
         train_labels=torch.from_numpy(train.labels[keep]),
-        test_images=_to_tensor(test.images[test_keep]),
+        test_images=_to_tensor(test_images),
         test_labels=torch.from_numpy(test.labels[test_keep]),
         class_counts=tuple(counts),
         class_names=train.class_names,
-        source=train.source,
+        source=source,
     )
 
 
