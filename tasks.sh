@@ -4,7 +4,7 @@
 #   bash tasks.sh test [pytest args...]                                  run the whole test suite
 #   bash tasks.sh lab                                                    open the notebooks in JupyterLab
 #   bash tasks.sh campaign [--profile paper] [--seeds 0 1 2] [--only NAME] [--dry-run] [--workers K]
-#   bash tasks.sh cpu-campaign start|save|status|pause|resume           the CPU plan in the background (README)
+#   bash tasks.sh cpu-campaign start|save|status|pause|resume|stop      the CPU plan in the background (README)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${LTLIB_VENV:-.venv}"
@@ -29,8 +29,12 @@ bootstrap() {
 # The CPU plan (python -m ltlib campaign --plan cpu-core --seeds 0) runs from a snapshot of HEAD in
 # build/campaign-tree, so that editing the working tree never changes the code of the running campaign; it
 # stores into this checkout's results/ and logs to build/campaign.log (its pid in build/campaign.log.pid).
+alive() {  # process $1 exists and has not ended (a zombie has)
+  kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 campaign_pid() {  # the running campaign's pid; fails when none runs
-  [ -f build/campaign.log.pid ] && kill -0 "$(cat build/campaign.log.pid)" 2>/dev/null && cat build/campaign.log.pid
+  [ -f build/campaign.log.pid ] && alive "$(cat build/campaign.log.pid)" && cat build/campaign.log.pid
 }
 
 campaign_signal() {  # send STOP or CONT to the running campaign, and say so
@@ -75,11 +79,20 @@ cpu_campaign() {
       fi
       tail -n 3 build/campaign.log 2>/dev/null || true
       "$VENV/bin/python" -m ltlib campaign "${plan[@]}" --dry-run | awk '!/^  / || /in progress/' ;;
+    stop)  # end it, e.g. to start it again on a new HEAD: its run in progress resumes from its last finished epoch
+      if pid="$(campaign_pid)"; then
+        kill -TERM "$pid" && kill -CONT "$pid" 2>/dev/null
+        for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then echo "campaign (pid $pid) has not ended within 10 s" >&2; return 1; fi
+        echo "campaign (pid $pid) ended; its run in progress resumes from its last finished epoch at the next start"
+      else
+        echo "no campaign runs (build/campaign.log.pid)"
+      fi ;;
     pause)  # e.g. for a long test run beside it (two cores); the run in progress waits where it is
       campaign_signal STOP ;;
     resume)
       campaign_signal CONT ;;
-    *) echo "usage: bash tasks.sh cpu-campaign start|save|status|pause|resume" >&2; return 2 ;;
+    *) echo "usage: bash tasks.sh cpu-campaign start|save|status|pause|resume|stop" >&2; return 2 ;;
   esac
 }
 

@@ -52,7 +52,7 @@ def test_readme_states_the_two_commands_that_ci_runs():
 
 def test_the_campaign_pauses_for_the_session_save_and_resumes_after_it(tmp_path):
     """``tasks.sh cpu-campaign save`` stops the running campaign (two cores) while it stores, renders and reports,
-    and lets it go on afterwards; ``pause`` / ``resume`` do each half. A stub interpreter records the campaign's
+    and lets it go on afterwards; ``pause`` / ``resume`` do each half; ``stop`` ends it, paused or not. A stub interpreter records the campaign's
     process state at each step, and a sleeping process stands in for the campaign."""
     import shutil
     import stat
@@ -92,6 +92,10 @@ def test_the_campaign_pauses_for_the_session_save_and_resumes_after_it(tmp_path)
         assert state("SR") in ("S", "R") and f"campaign (pid {campaign.pid}): SIGCONT" in done.stdout
         assert tasks("pause").returncode == 0 and state("T") == "T"
         assert tasks("resume").returncode == 0 and state("SR") in ("S", "R")
+        assert tasks("pause").returncode == 0 and state("T") == "T"
+        stopped = tasks("stop")  # ends it even while paused
+        assert stopped.returncode == 0 and f"campaign (pid {campaign.pid}) ended" in stopped.stdout
+        assert state("Z") == "Z" and "not running" in tasks("status").stdout.splitlines()[0]
     finally:
         campaign.kill()
         campaign.wait()
