@@ -60,8 +60,9 @@ VOLATILE_METADATA = ("start_time", "end_time", "duration", "input_path", "output
 INPUTS_KEY = "ltlib_render_inputs"
 #: ltlib modules no notebook's output depends on (they plan, train and report runs; the notebooks read the store),
 #: left out of :func:`render_inputs` so that editing them does not re-execute every paper notebook
-NOT_RENDERING = ("__main__.py", "campaign.py", "classreport.py", "cli.py", "devicekit.py", "plans.py",
-                 "readmestatus.py", "replicates.py", "reproduction.py", "seedreport.py", "storeview.py")
+NOT_RENDERING = ("__main__.py", "campaign.py", "classreport.py", "cli.py", "compression.py", "compressionreport.py",
+                 "devicekit.py", "plans.py", "readmestatus.py", "replicates.py", "reproduction.py", "seedreport.py",
+                 "storeview.py")
 #: the notebook parameters that choose its runs (passed on to :func:`ltlib.runsets.notebook_configs`)
 RUN_PARAMETERS = ("seed", "dataset", "imbalance_factor")
 
