@@ -4,26 +4,17 @@ of it can say about the gap to the papers."""
 from __future__ import annotations
 
 from ltlib.compression import QUALITIES, TIER, baseline, runs
-from ltlib.evaluate import decode_outcomes
-from ltlib.significance import mcnemar, wilson_interval
-from ltlib.storeview import StoreView, correct_count, numerics, state_of
+from ltlib.significance import wilson_interval
+from ltlib.storeview import StoreView, correct_count, numerics, paired_test, state_of
 
 #: below this many points (in size) a step is not read: peers report a seed sd of about 0.3 point for CE
 READABLE = 0.6
 
 
-def _step(first: dict | None, second: dict | None) -> dict | None:
-    """The exact McNemar test of ``second`` against ``first`` (the copy) on the same test images, None unless both
-    are stored with per-image predictions."""
-    if not first or not second or "test_outcomes" not in first or "test_outcomes" not in second:
-        return None
-    return mcnemar(decode_outcomes(first["test_outcomes"])[1], decode_outcomes(second["test_outcomes"])[1])
-
-
 def steps(view: StoreView, profile_name: str = "paper") -> dict[int, dict]:
     """``{quality: McNemar test against the copy}`` of each re-encoding stored beside the copy."""
     copy = view.metrics(baseline(profile_name))
-    found = {quality: _step(copy, view.metrics(config)) for quality, config in runs(profile_name)}
+    found = {quality: paired_test(copy, view.metrics(config)) for quality, config in runs(profile_name)}
     return {quality: test for quality, test in found.items() if test is not None}
 
 
@@ -54,8 +45,7 @@ def reading(steps: dict[int, dict]) -> str:
 def section(view: StoreView, profile_name: str = "paper") -> list[str]:
     """The report's "Data sensitivity" section: the three CE runs (the copy, then each re-encoding), each
     re-encoding against the copy, and :func:`reading`."""
-    base = baseline(profile_name)
-    copy = view.metrics(base)
+    base, found = baseline(profile_name), steps(view, profile_name)
     lines = ["The only image data here is a JPEG-q75 copy of CIFAR-10 (median PSNR 30.5 dB against the official "
              "pixels). Its own cost needs the official images; the cost of one more loss of that kind does not. Tier "
              f"{TIER.split()[0]} trains SMART Table 1's CE row again on the copy re-encoded as JPEG, training and test "
@@ -72,9 +62,9 @@ def section(view: StoreView, profile_name: str = "paper") -> list[str]:
         low, high = wilson_interval(*correct_count(metrics))
         cells = [metrics["data_source"], f"**{metrics['final_top1']:.2f}** [{low:.2f}, {high:.2f}]",
                  f"{metrics['best_top1']:.2f} (epoch {metrics['best_epoch'] + 1})", numerics(metrics)]
-        test = _step(copy, metrics) if quality else None
+        test = found.get(quality)
         cells += ([f"{test['difference']:+.2f}", f"{test['only_first']} / {test['only_second']}",
                    f"{test['p_value']:.3g}"] if test else ["–", "", ""])
         lines.append("| " + " | ".join(cells) + " |")
-    text = reading(steps(view, profile_name))
+    text = reading(found)
     return [*lines, "", text[0].upper() + text[1:]]

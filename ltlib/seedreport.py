@@ -4,9 +4,8 @@ and each comparison among them at both seeds, read from the store."""
 from __future__ import annotations
 
 from ltlib.replicates import SEED, direction, twins
-from ltlib.evaluate import decode_outcomes
-from ltlib.significance import mcnemar, wilson_interval
-from ltlib.storeview import StoreView, correct_count, numerics, state_of
+from ltlib.significance import wilson_interval
+from ltlib.storeview import StoreView, correct_count, numerics, paired_test, state_of
 
 
 def seed_note(view: StoreView, profile_name: str = "paper") -> str:
@@ -55,8 +54,7 @@ def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_na
     for table, label, zero, one in twins(profile_name):
         first, second = view.metrics(zero), view.metrics(one)
         shift = p_value = ""
-        if first and second and "test_outcomes" in first and "test_outcomes" in second:
-            test = mcnemar(decode_outcomes(first["test_outcomes"])[1], decode_outcomes(second["test_outcomes"])[1])
+        if (test := paired_test(first, second)) is not None:
             shift, p_value = f"{test['difference']:+.2f}", f"{test['p_value']:.3g}"
         lines.append(f"| {table}, {label} | {_cell(first, zero, view)} | {_cell(second, one, view)} | {shift} | "
                      f"{p_value} |")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ltlib import campaign, store
 from ltlib.evaluate import decode_outcomes
+from ltlib.significance import mcnemar
 
 
 def stored_metrics(config, root: Path | None = None) -> dict | None:
@@ -39,6 +40,14 @@ def correct_count(metrics: dict) -> tuple[int, int]:
     if "test_outcomes" in metrics:
         return int(decode_outcomes(metrics["test_outcomes"])[1].sum()), total
     return round(metrics["final_top1"] * total / 100), total
+
+
+def paired_test(first: dict | None, second: dict | None) -> dict | None:
+    """The exact McNemar test of stored run ``second`` against ``first`` on the same test images
+    (:func:`ltlib.significance.mcnemar`), None unless both are stored with per-image predictions."""
+    if not first or not second or "test_outcomes" not in first or "test_outcomes" not in second:
+        return None
+    return mcnemar(decode_outcomes(first["test_outcomes"])[1], decode_outcomes(second["test_outcomes"])[1])
 
 
 def progress_of(config, view: StoreView) -> str | None:
