@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from ltlib.checks import one_of, require, require_one_of
 from ltlib.data.cifar import DATASETS, NUM_CLASSES
 from ltlib.data.longtail import IMBALANCE_TYPES, check_imbalance_factor, long_tailed_counts
-from ltlib.data.recompress import check_jpeg_quality
+from ltlib.data.recompress import check_chroma_block, check_jpeg_quality
 from ltlib.data.streaming import LIST_DATASETS
 from ltlib.data.samplers import SAMPLERS
 from ltlib.methods import METHODS
@@ -75,6 +75,9 @@ class RunConfig:
     test_per_class: int = _field(0, "keep the first k test images per class (0 = full test set)")
     jpeg_quality: int = _added_field(0, "CIFAR: re-encode every training and test image once more as JPEG at this "
                                         "quality, 1..95 (0 = off; the data-sensitivity diagnostic, ltlib.compression)")
+    chroma_block: int = _added_field(0, "CIFAR: pool every training and test image's chroma (Cb, Cr) over blocks of "
+                                        "this many pixels a side, 2, 4 or 8, bilinear back (0 = off; the copy's JPEG "
+                                        "already pooled it over 2; ltlib.compression)")
     model: str = _field("resnet32", f"model: {', '.join(MODELS)}")
     pretrained: str = _added_field("", "initial weights: '' (random) or 'imagenet' (torchvision ResNets: the file named "
                                        "by --weights-file / $LTLIB_WEIGHTS_FILE, else torchvision's download)")
@@ -294,8 +297,12 @@ def validate(config: RunConfig) -> None:
                 f"{fixed}; leave imbalance_factor and imbalance_type at their defaults")
         require(c.max_per_class == 0, "max_per_class", c.max_per_class, f"{fixed}; leave it at 0")
         require(c.jpeg_quality == 0, "jpeg_quality", c.jpeg_quality, f"must be 0 for {c.dataset} (CIFAR only)")
+        require(c.chroma_block == 0, "chroma_block", c.chroma_block, f"must be 0 for {c.dataset} (CIFAR only)")
     else:
         check_jpeg_quality(c.jpeg_quality)
+        check_chroma_block(c.chroma_block)
+        require(not (c.jpeg_quality and c.chroma_block), "chroma_block", c.chroma_block,
+                f"must be 0 beside jpeg_quality={c.jpeg_quality} (one change of the data at a time)")
         require(c.image_size in (0, 32), "image_size", c.image_size, f"must be 0 for {c.dataset} (32 x 32 images)")
         full = CIFAR_IMAGES_PER_CLASS[c.dataset]
         require(isinstance(c.max_per_class, int) and 0 <= c.max_per_class <= full, "max_per_class",

@@ -6,7 +6,7 @@
   notebook first (notebook order), then seed 1, ...; a stage-I run always comes before the stage-II runs that
   need it; duplicates are planned once.
 * :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, CE on
-  the data re-encoded as JPEG (tier 5, :mod:`ltlib.compression`), SMART built up one part at a time (tier 6) and
+  the data changed once more (tier 5, :mod:`ltlib.compression`), SMART built up one part at a time (tier 6) and
   the central comparisons at the next seed (tier 7, :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the
   background of every session.
 * ``--plan device``: the CPU plan's tiers first, then every other run of the notebooks (a GPU fills first what
@@ -78,8 +78,9 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
        plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
        SMART run's time), then the SMART runs, the paper's head rule (many) before the other;
     5. data: SMART Table 1's CE on the copy re-encoded once more as JPEG, at q55 (a loss as large as the copy's own)
-       and q30 (:func:`ltlib.compression.runs`): what a further loss of the copy's kind costs, the one measurable
-       handle on the data as a cause of the gap to the papers;
+       and q30, and on the copy with its chroma grid halved again (:func:`ltlib.compression.runs`): what a further
+       loss of each of the copy's two kinds costs, the one measurable handle on the data as a cause of the gap to
+       the papers;
     6. SMART's parts (:func:`ltlib.tables.smart_parts_rows`): Algorithm 1's two batches alone, then with Eq. 6's
        augmentation (SMART Table 4's "Minority Aug. + CE"): with CE (tier 3) and SMART (tier 3) they say which part
        moves the accuracy, and which way;

@@ -12,7 +12,7 @@ The file's prose (the CIFAR-100-LT and large-scale sections) is kept; everything
 * paired comparisons of a method with its baseline on the same test images (exact McNemar), and a verdict on
   each claim the stored runs reach, saying what one seed can and cannot support;
 * each stored run's top-1 per test class (:mod:`ltlib.classreport`);
-* CE on the copy re-encoded as JPEG against CE on the copy (:mod:`ltlib.compressionreport`, tier 5);
+* CE on the copy changed once more (re-encoded as JPEG, its chroma grid halved again) against CE on the copy (:mod:`ltlib.compressionreport`, tier 5);
 * the second seed of the central comparisons (:mod:`ltlib.seedreport`, tier 7) beside the first;
 * which figure notebooks have all their paper runs stored.
 
@@ -348,8 +348,8 @@ def generated(view: StoreView, today: str | None = None) -> str:
     comparison_lines, assessed = comparisons_section(view)
     at_zero, at_one = second_seed_comparisons(view)
     parts = [BEGIN, "", f"## Status (generated from the results store, {today})", "",
-             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), CE on the copy re-encoded as "
-             "JPEG (tier 5), SMART built up one part at a time (tier 6), then the central comparisons at seed "
+             "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), CE on the copy changed once "
+             "more (tier 5: re-encoded as JPEG, its chroma grid halved again), SMART built up one part at a time (tier 6), then the central comparisons at seed "
              f"{replicates.SEED} (tier 7), in the background of "
              "every development session (`python -m ltlib campaign --plan cpu-core --seeds 0`; README, \"Reproducing "
              "at paper scale\"). "

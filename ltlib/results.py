@@ -38,11 +38,12 @@ def run_folder(config: RunConfig, root: Path | None = None) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def load_data(dataset: str, imbalance_factor: float, imbalance_type: str, test_per_class: int,
-              root: str | None = None, max_per_class: int = 0, jpeg_quality: int = 0) -> LongTailedData:
+              root: str | None = None, max_per_class: int = 0, jpeg_quality: int = 0,
+              chroma_block: int = 0) -> LongTailedData:
     """The long-tailed data of a config, memoised in-process (decoding CIFAR takes seconds)."""
     return load_long_tailed_cifar(dataset, imbalance_factor, imbalance_type, root=root,
                                   test_per_class=test_per_class or None, max_per_class=max_per_class or None,
-                                  jpeg_quality=jpeg_quality)
+                                  jpeg_quality=jpeg_quality, chroma_block=chroma_block)
 
 
 def data_for(config: RunConfig, root: str | None = None):
@@ -52,7 +53,8 @@ def data_for(config: RunConfig, root: str | None = None):
         return load_list_dataset(config.dataset, root, image_size=config.image_size or DEFAULT_IMAGE_SIZE,
                                  test_per_class=config.test_per_class)
     return load_data(config.dataset, float(config.imbalance_factor), config.imbalance_type,
-                     config.test_per_class, root, config.max_per_class, config.jpeg_quality)
+                     config.test_per_class, root, config.max_per_class, config.jpeg_quality,
+                     config.chroma_block)
 
 
 #: the weight files of a cached run
@@ -307,6 +309,8 @@ def describe(config) -> str:
                   if getattr(config, name) != getattr(defaults, name)]
     if config.jpeg_quality:
         parts.append(f"data re-encoded as JPEG q{config.jpeg_quality}")
+    if config.chroma_block:
+        parts.append(f"data's chroma pooled over {config.chroma_block} x {config.chroma_block}")
     parts.append(f"schedule {schedule_of(config)}, IF {config.imbalance_factor:g}, seed {config.seed}")
     return ", ".join(parts)
 

@@ -58,15 +58,18 @@ def test_tier_six_builds_smart_up_from_its_two_batches_then_its_augmentation():
     assert table4["Minority Aug. + CE"] == parts[1]  # the paper's Table 4 row, trained once
 
 
-def test_tier_five_retrains_the_ce_row_on_the_copy_re_encoded_and_nothing_else():
+def test_tier_five_retrains_the_ce_row_on_the_copy_changed_once_more_and_nothing_else():
     tiers = plans.cpu_core_tiers("paper")
     earlier = {c.hash() for _, group in tiers[:4] for c in group}
     data = tiers[4][1]
     base = compression.baseline("paper")
-    assert base.hash() in earlier and (base.method, base.loss, base.mixup_alpha, base.jpeg_quality) == ("none", "ce", 0, 0)
-    assert [c.jpeg_quality for c in data] == [55, 30] and not {c.hash() for c in data} & earlier
-    assert all(c.replace(jpeg_quality=0) == base for c in data)  # only the data differs
-    assert all("re-encoded as JPEG q" in describe(c) for c in data)
+    assert base.hash() in earlier and (base.method, base.loss, base.mixup_alpha, base.jpeg_quality,
+                                       base.chroma_block) == ("none", "ce", 0, 0, 0)
+    assert [(c.jpeg_quality, c.chroma_block) for c in data] == [(55, 0), (30, 0), (0, 4)]
+    assert not {c.hash() for c in data} & earlier
+    assert all(c.replace(jpeg_quality=0, chroma_block=0) == base for c in data)  # only the data differs
+    assert ["re-encoded as JPEG q" in describe(c) for c in data] == [True, True, False]
+    assert "data's chroma pooled over 4 x 4" in describe(data[2])
 
 
 def test_tier_seven_retrains_the_central_comparisons_at_the_next_seed_and_nothing_else():

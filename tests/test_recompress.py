@@ -1,5 +1,6 @@
-"""JPEG re-encoding, the data-sensitivity diagnostic's one operation: what it does to pixels, PSNR against a hand
-computation, and how it enters the long-tailed data, a run's identity and the CPU plan."""
+"""JPEG re-encoding and chroma pooling, the data-sensitivity diagnostic's operations: what they do to pixels, PSNR and
+the error's Y / Cb / Cr shares against hand computations, what they find in the real copy, and how they enter the
+long-tailed data, a run's identity and the CPU plan."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,8 @@ from PIL import Image
 
 from ltlib.config import RunConfig
 from ltlib.data import load_long_tailed_cifar
-from ltlib.data.recompress import check_jpeg_quality, jpeg_reencode, median_psnr, psnr
+from ltlib.data.recompress import (YCBCR, check_chroma_block, check_jpeg_quality, chroma_pool, error_shares,
+                                   jpeg_reencode, median_psnr, psnr)
 
 
 def smooth_images(count: int = 12, seed: int = 0) -> np.ndarray:
@@ -84,7 +86,7 @@ def test_the_long_tailed_data_re_encodes_training_and_test_images_and_says_so(ci
                             "against it)")
 
 
-def test_a_run_on_re_encoded_data_trains_and_records_its_data(tmp_path, monkeypatch):
+def test_a_run_on_changed_data_trains_and_records_its_data(tmp_path, monkeypatch):
     from ltlib.results import get_or_train
     from tinyruns import TINY, tiny_cifar
 
@@ -92,3 +94,83 @@ def test_a_run_on_re_encoded_data_trains_and_records_its_data(tmp_path, monkeypa
     result = get_or_train(RunConfig(jpeg_quality=55, **TINY))
     assert result.data_source.startswith("CIFAR-10 (official), re-encoded as JPEG q55 (median PSNR ")
     assert result.config.jpeg_quality == 55 and 0 <= result.metrics["final_top1"] <= 100
+    from ltlib.results import data_for  # the chroma step reaches the data through the same door
+
+    assert ", chroma pooled over 4 x 4 pixel blocks (median PSNR " in data_for(RunConfig(chroma_block=4, **TINY)).source
+
+
+def test_error_shares_put_a_grey_change_in_y_and_split_a_blue_one_by_the_jpeg_transform():
+    reference = np.full((2, 4, 4, 3), 100, dtype=np.uint8)
+    grey = reference + np.uint8(7)  # R, G, B alike: luma only (Cb and Cr rows sum to 0)
+    assert error_shares(reference, grey) == pytest.approx({"Y": 1.0, "Cb": 0.0, "Cr": 0.0}, abs=1e-12)
+    blue = reference.copy()
+    blue[..., 2] += 10
+    weights = np.array([0.114, 0.5, -0.081312]) ** 2  # the blue column of BT.601's full-range transform, squared
+    assert error_shares(reference, blue) == pytest.approx(dict(zip(("Y", "Cb", "Cr"), weights / weights.sum())))
+    assert np.allclose(YCBCR[1:].sum(axis=1), 0) and np.isclose(YCBCR[0].sum(), 1)
+    assert error_shares(reference, reference) == {"Y": 0.0, "Cb": 0.0, "Cr": 0.0}
+
+
+def test_chroma_pooling_keeps_the_luma_moves_the_colour_and_leaves_block_constant_colour_alone():
+    from PIL import Image
+
+    images = smooth_images(seed=1)
+    images[:, ::2, ::3] = 255 - images[:, ::2, ::3]  # colour detail finer than any block
+    pooled = chroma_pool(images, 4)
+    assert pooled.shape == images.shape and pooled.dtype == np.uint8 and np.array_equal(chroma_pool(images, 4), pooled)
+
+    def luma(batch):
+        return np.stack([np.asarray(Image.fromarray(image).convert("YCbCr"))[..., 0] for image in batch]).astype(int)
+
+    inside = ((pooled > 0) & (pooled < 255)).all(axis=-1)  # where the new colour needs no clipping to RGB's range
+    assert inside.mean() > 0.5 and np.abs(luma(pooled) - luma(images))[inside].max() <= 2  # Y kept, up to rounding
+    shares = error_shares(images, pooled)
+    assert shares["Cb"] + shares["Cr"] > 0.8
+    grey = np.repeat(images[..., :1], 3, axis=-1)  # no colour at all: nothing to pool
+    assert np.abs(chroma_pool(grey, 8).astype(int) - grey).max() <= 2
+
+
+@pytest.mark.parametrize("bad", [3, 16, -2, 4.0, True, "4"])
+def test_a_chroma_block_outside_2_4_8_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match=f"chroma_block={bad!r} is not allowed; must be 0 .* or a block side in 2, 4, 8"):
+        check_chroma_block(bad)
+    with pytest.raises(ValueError, match="chroma_block"):
+        RunConfig(chroma_block=bad)
+
+
+def test_one_change_of_the_data_at_a_time_and_every_earlier_identity_left_alone():
+    plain = RunConfig()
+    assert "chroma_block" not in plain.identity() and RunConfig(chroma_block=0).hash() == plain.hash()
+    assert RunConfig(chroma_block=4).hash() not in {plain.hash(), RunConfig(chroma_block=2).hash()}
+    with pytest.raises(ValueError, match="chroma_block=4 is not allowed; must be 0 beside jpeg_quality=55"):
+        RunConfig(jpeg_quality=55, chroma_block=4)
+    with pytest.raises(ValueError, match="chroma_block=4 is not allowed; must be 0 for imagenet_lt"):
+        RunConfig(dataset="imagenet_lt", chroma_block=4)
+
+
+def test_the_long_tailed_data_pools_the_chroma_of_training_and_test_images_and_says_so(cifar100_official):
+    common = dict(root=cifar100_official, max_per_class=20, test_per_class=2)
+    plain = load_long_tailed_cifar("cifar100", 10, **common)
+    pooled = load_long_tailed_cifar("cifar100", 10, chroma_block=4, **common)
+    both = [np.concatenate([getattr(data, f"{split}_images").numpy() for split in ("train", "test")])
+            .transpose(0, 2, 3, 1) for data in (plain, pooled)]
+    assert np.array_equal(both[1], chroma_pool(both[0], 4))
+    shares = error_shares(*both)
+    assert pooled.source == (f"{plain.source}, chroma pooled over 4 x 4 pixel blocks (median PSNR "
+                             f"{median_psnr(*both):.1f} dB against it, {100 * (shares['Cb'] + shares['Cr']):.0f} % of "
+                             "the change in Cb and Cr)")
+    with pytest.raises(ValueError, match="one change of the data at a time"):
+        load_long_tailed_cifar("cifar100", 10, jpeg_quality=55, chroma_block=4, **common)
+
+
+def test_the_copy_is_4_2_0_so_only_the_chroma_step_repeats_its_subsampling(real_cifar10):
+    """The facts ltlib.compression states about the copy, measured on its first 500 training images."""
+    images = real_cifar10.images[:500]
+    assert median_psnr(images, jpeg_reencode(images, 75)) > 60  # its own encoding again: mostly unchanged
+    distances = [median_psnr(images, chroma_pool(images, block)) for block in (2, 4, 8)]
+    assert distances[0] > 43  # 4:2:0's grid: no chroma detail left to pool
+    assert distances == sorted(distances, reverse=True)  # a coarser grid moves the pixels further
+    q55, chroma = jpeg_reencode(images, 55), chroma_pool(images, 4)
+    assert 29 < median_psnr(images, q55) < 32 and 39 < median_psnr(images, chroma) < 43
+    assert 0.5 < error_shares(images, q55)["Y"] < 0.7  # the JPEG step: mostly luma
+    assert error_shares(images, chroma)["Y"] < 0.15  # the chroma step: nearly all colour

@@ -274,17 +274,20 @@ def test_the_per_class_table_lists_each_stored_run_once_with_the_rows_that_share
     assert classreport.section(reproduction.StoreView(tmp_path), {}) == ["No run is stored yet."]
 
 
-def test_the_data_sensitivity_section_sets_each_re_encoding_against_the_copy(tmp_path, monkeypatch):
+def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_bounds_by_both_parts(tmp_path, monkeypatch):
     from ltlib import compression, compressionreport
 
-    copy, ((_, q55_config), _) = compression.baseline(), compression.runs()
+    copy, ((_, q55_config), _, (chroma_name, chroma_config)) = compression.baseline(), compression.runs()
+    assert chroma_name == "chroma 4 x 4" and chroma_config.chroma_block == 4
     rng = np.random.default_rng(5)
     plain = rng.random(10000) < 0.65
     second = plain & (rng.random(10000) < 0.97)  # about 2 points lower
+    chroma = plain & (rng.random(10000) < 0.99)  # about 0.7 point lower
     stored = {copy.hash(): {**fake_metrics(plain, 66.0), "data_source": "CIFAR-10 (JPEG-q75 copy)"}}
     monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
     pending = compressionreport.section(reproduction.StoreView(tmp_path))
     assert "| the copy re-encoded as JPEG q55 | pending | | | | | |" in pending
+    assert "| the copy with its chroma pooled over 4 x 4 | pending | | | | | |" in pending
     assert pending[-1] == "CE trained again on the copy re-encoded as JPEG q55 (tier 5) is pending."
 
     stored[q55_config.hash()] = {**fake_metrics(second, 64.0), "data_source": "CIFAR-10 (JPEG-q75 copy), re-encoded"}
@@ -296,8 +299,17 @@ def test_the_data_sensitivity_section_sets_each_re_encoding_against_the_copy(tmp
     assert "| the copy re-encoded as JPEG q30 | pending |" in "\n".join(lines)
     assert lines[-1].startswith(f"A second JPEG loss as large as the copy's own (q55) changes CE's final top-1 by "
                                 f"{test['difference']:+.2f} points")
+    assert "(chroma pooled over 4 x 4 pixels) is pending, so the bound below covers the quantisation alone" in lines[-1]
     assert f"accounts for at most about {-test['difference']:.1f} of the points" in lines[-1]
+
+    stored[chroma_config.hash()] = {**fake_metrics(chroma, 65.0), "data_source": "CIFAR-10 (JPEG-q75 copy), chroma"}
+    text = compressionreport.section(reproduction.StoreView(tmp_path))[-1]
+    step = mcnemar(plain, chroma)
+    assert f"(chroma pooled over 4 x 4 pixels) changes it by {step['difference']:+.2f} points" in text
+    both = -test["difference"] + max(-step["difference"], compressionreport.READABLE)
+    assert (f"at most about {-test['difference']:.1f} + {max(-step['difference'], 0.6):.1f} = {both:.1f} of the points"
+            in text)
     # a step smaller than a second seed may move CE bounds nothing below that spread
-    small = {55: {"difference": 0.1, "p_value": 0.8}}
+    small = {"JPEG q55": {"difference": -0.1, "p_value": 0.8}, "chroma 4 x 4": {"difference": 0.2, "p_value": 0.6}}
     text = compressionreport.reading(small)
-    assert "within what a second training seed may move" in text and "at most about 0.6 of" in text
+    assert text.count("less than 0.6 point") == 2 and "at most about 0.6 + 0.6 = 1.2 of" in text

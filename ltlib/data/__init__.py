@@ -9,7 +9,8 @@ import torch
 from ltlib.checks import require
 from ltlib.data.cifar import (DATASETS, NUM_CLASSES, DataError, check_dataset, load_cifar)
 from ltlib.data.longtail import (ClassSplits, class_splits, long_tailed_counts, long_tailed_indices)
-from ltlib.data.recompress import check_jpeg_quality, jpeg_reencode, median_psnr
+from ltlib.data.recompress import (check_chroma_block, check_jpeg_quality, chroma_pool, error_shares, jpeg_reencode,
+                                   median_psnr)
 from ltlib.data.samplers import SAMPLERS, Sampler, class_probabilities
 
 __all__ = ["DATASETS", "NUM_CLASSES", "SAMPLERS", "DataError", "LongTailedData", "Sampler",
@@ -47,7 +48,8 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 
 def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalance_type: str = "exp",
                            root=None, test_per_class: int | None = None,
-                           max_per_class: int | None = None, jpeg_quality: int = 0) -> LongTailedData:
+                           max_per_class: int | None = None, jpeg_quality: int = 0,
+                           chroma_block: int = 0) -> LongTailedData:
     """CIFAR-``dataset``-LT: the peers' long-tailed training subset and the balanced test set.
 
     ``test_per_class`` keeps only the first k test images of each class (quick profile); None
@@ -55,10 +57,14 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
     balanced source's ``N / C``; the subset then holds the first ``n_i`` images of the same per-class
     shuffle, so it is contained in the full long-tailed subset. ``jpeg_quality`` > 0 re-encodes every kept
     training and test image once more as JPEG at that quality (:mod:`ltlib.data.recompress`, the data-sensitivity
-    diagnostic); the source then says so, with the median PSNR of the re-encoded images against the loaded ones.
+    diagnostic); ``chroma_block`` > 0 pools their chroma over blocks of that side instead (:func:`chroma_pool`). The
+    source then says so, with the median PSNR of the changed images against the loaded ones. One change at a time.
     """
     check_dataset(dataset)
     check_jpeg_quality(jpeg_quality)
+    check_chroma_block(chroma_block)
+    require(not (jpeg_quality and chroma_block), "chroma_block", chroma_block,
+            f"must be 0 beside jpeg_quality={jpeg_quality} (one change of the data at a time)")
     train = load_cifar(dataset, "train", root)
     test = load_cifar(dataset, "test", root)
     keep, test_keep, counts = long_tailed_selection(dataset, train.labels, test.labels, imbalance_factor,
@@ -71,11 +77,20 @@ def load_long_tailed_cifar(dataset: str, imbalance_factor: float = 100, imbalanc
                 f"{max_per_class}, test_per_class {test_per_class}); build the kit for this run, or point LTLIB_DATA "
                 "at the full copy")
     train_images, test_images, source = train.images[keep], test.images[test_keep], train.source
-    if jpeg_quality:
+    if jpeg_quality or chroma_block:
         loaded = np.concatenate([train_images, test_images])
-        train_images, test_images = jpeg_reencode(train_images, jpeg_quality), jpeg_reencode(test_images, jpeg_quality)
-        moved = median_psnr(loaded, np.concatenate([train_images, test_images]))
-        source = f"{source}, re-encoded as JPEG q{jpeg_quality} (median PSNR {moved:.1f} dB against it)"
+        if jpeg_quality:
+            train_images, test_images = (jpeg_reencode(images, jpeg_quality) for images in (train_images, test_images))
+        else:
+            train_images, test_images = (chroma_pool(images, chroma_block) for images in (train_images, test_images))
+        changed = np.concatenate([train_images, test_images])
+        moved = f"median PSNR {median_psnr(loaded, changed):.1f} dB against it"
+        if jpeg_quality:
+            source = f"{source}, re-encoded as JPEG q{jpeg_quality} ({moved})"
+        else:
+            shares = error_shares(loaded, changed)
+            source = (f"{source}, chroma pooled over {chroma_block} x {chroma_block} pixel blocks ({moved}, "
+                      f"{100 * (shares['Cb'] + shares['Cr']):.0f} % of the change in Cb and Cr)")
     return LongTailedData(
         train_images=_to_tensor(train_images),
         train_labels=torch.from_numpy(train.labels[keep]),
