@@ -42,7 +42,7 @@ def reading(steps: dict[str, dict]) -> str:
     parts = [max(-first["difference"], READABLE)]
     if chroma is None:
         text[-1] += (f"; halving the chroma grid once more (chroma pooled over {CHROMA_BLOCK} x {CHROMA_BLOCK} pixels) "
-                     "is pending, so the bound below covers the quantisation alone.")
+                     "is not stored yet, so the bound below covers the quantisation alone.")
     else:
         text[-1] += (f"; halving the chroma grid once more (chroma pooled over {CHROMA_BLOCK} x {CHROMA_BLOCK} pixels) "
                      f"changes it by {_cost(chroma)}.")
@@ -54,8 +54,10 @@ def reading(steps: dict[str, dict]) -> str:
                 f"CE run), it accounts for at most about {bound} of the points the rows lie below the papers'.")
     larger = steps.get(LARGER)
     if larger is not None:
+        ratio = (f", {larger['difference'] / first['difference']:.1f} times the q{QUALITIES[0]} step's change"
+                 if min(-first["difference"], -larger["difference"]) >= READABLE else "")
         text.append(f"The larger JPEG loss (q{QUALITIES[1]}) changes it by {larger['difference']:+.2f} points "
-                    f"(p = {larger['p_value']:.2g}).")
+                    f"(p = {larger['p_value']:.2g}){ratio}.")
     text.append("One seed: the next seed of CE (tier 7) says how far such a step moves by chance.")
     return " ".join(text)
 

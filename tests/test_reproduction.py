@@ -299,7 +299,7 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
     assert "| the copy re-encoded as JPEG q30 | pending |" in "\n".join(lines)
     assert lines[-1].startswith(f"A second JPEG loss as large as the copy's own (q55) changes CE's final top-1 by "
                                 f"{test['difference']:+.2f} points")
-    assert "(chroma pooled over 4 x 4 pixels) is pending, so the bound below covers the quantisation alone" in lines[-1]
+    assert "(chroma pooled over 4 x 4 pixels) is not stored yet, so the bound below covers the quantisation alone" in lines[-1]
     assert f"accounts for at most about {-test['difference']:.1f} of the points" in lines[-1]
 
     stored[chroma_config.hash()] = {**fake_metrics(chroma, 65.0), "data_source": "CIFAR-10 (JPEG-q75 copy), chroma"}
@@ -309,6 +309,9 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
     both = -test["difference"] + max(-step["difference"], compressionreport.READABLE)
     assert (f"at most about {-test['difference']:.1f} + {max(-step['difference'], 0.6):.1f} = {both:.1f} of the points"
             in text)
+    larger = {"JPEG q55": {"difference": -1.5, "p_value": 0.01}, "JPEG q30": {"difference": -4.5, "p_value": 1e-9}}
+    assert "The larger JPEG loss (q30) changes it by -4.50 points (p = 1e-09), 3.0 times the q55 step's change." in (
+        compressionreport.reading(larger))
     # a step smaller than a second seed may move CE bounds nothing below that spread
     small = {"JPEG q55": {"difference": -0.1, "p_value": 0.8}, "chroma 4 x 4": {"difference": 0.2, "p_value": 0.6}}
     text = compressionreport.reading(small)
