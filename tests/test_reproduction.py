@@ -312,7 +312,10 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
     larger = {"JPEG q55": {"difference": -1.5, "p_value": 0.01}, "JPEG q30": {"difference": -4.5, "p_value": 1e-9}}
     assert "The larger JPEG loss (q30) changes it by -4.50 points (p = 1e-09), 3.0 times the q55 step's change." in (
         compressionreport.reading(larger))
+    assert "not distinguishable" not in compressionreport.reading(larger)
     # a step smaller than a second seed may move CE bounds nothing below that spread
     small = {"JPEG q55": {"difference": -0.1, "p_value": 0.8}, "chroma 4 x 4": {"difference": 0.2, "p_value": 0.6}}
     text = compressionreport.reading(small)
     assert text.count("less than 0.6 point") == 2 and "at most about 0.6 + 0.6 = 1.2 of" in text
+    assert "(exact McNemar p = 0.8: not distinguishable from no change on these test images)" in text
+    assert text.count("not distinguishable from no change") == 2
