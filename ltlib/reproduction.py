@@ -221,7 +221,9 @@ def verdicts(assessed: list[dict], view: StoreView, later: list[dict] = ()) -> l
             reading = (f"the two readings {'differ' if clear else 'cannot be told apart'} on the test set "
                        f"({item['difference']:+.2f} points, p = {item['p_value']:.2g})")
         elif clear:
-            reading = (f"ours {'supports' if better else 'contradicts'} the direction beyond the test set's sampling "
+            direction = ("the direction" if item["paper_delta"].strip() not in ("", "–") else
+                         "the expected direction (the method better; the paper gives no Δ)")
+            reading = (f"ours {'supports' if better else 'contradicts'} {direction} beyond the test set's sampling "
                        f"({item['difference']:+.2f} points, p = {item['p_value']:.2g})")
         else:
             reading = (f"ours cannot tell the two apart on the test set ({item['difference']:+.2f} points, "

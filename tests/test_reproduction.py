@@ -129,7 +129,11 @@ def test_a_verdict_follows_the_sign_of_the_papers_difference(tmp_path, monkeypat
     item = {"name": "x", "method": "m", "base": "b", "difference": -1.0, "p_value": 1e-4}
     assert "supports the direction" in reproduction.verdicts([{**item, "paper_delta": "-0.40"}], view)[0]
     assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "+0.40"}], view)[0]
-    assert "contradicts the direction" in reproduction.verdicts([{**item, "paper_delta": "–"}], view)[0]
+    assert "contradicts the direction beyond" in reproduction.verdicts([{**item, "paper_delta": "+0.40"}], view)[0]
+    unstated = reproduction.verdicts([{**item, "paper_delta": "–"}], view)[0]
+    assert "contradicts the expected direction (the method better; the paper gives no Δ) beyond" in unstated
+    assert "supports the expected direction" in reproduction.verdicts(
+        [{**item, "paper_delta": "–", "difference": 1.0}], view)[0]
     assert "cannot tell" in reproduction.verdicts([{**item, "paper_delta": "-0.40", "p_value": 0.2}], view)[0]
     mixed = reproduction.verdicts([{**item, "paper_delta": "+0.40", "numerics": ("float32", "bfloat16")}], view)[0]
     assert "the two runs were computed differently (bfloat16 vs float32), which the difference holds too" in mixed
