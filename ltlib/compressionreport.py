@@ -4,13 +4,11 @@ copy on the same test images, and what one seed of it can say about the gap to t
 from __future__ import annotations
 
 from ltlib.compression import CHROMA_BLOCK, QUALITIES, TIER, baseline, runs
-from ltlib.significance import wilson_interval
+from ltlib.significance import LEVEL, wilson_interval
 from ltlib.storeview import StoreView, correct_count, numerics, paired_test, state_of
 
 #: below this many points (in size) a step is not read: peers report a seed sd of about 0.3 point for CE
 READABLE = 0.6
-#: the level of the paired test below which a step is told apart from no change
-SIGNIFICANCE = 0.05
 #: the steps the reading bounds the copy's loss with: its quantisation (a JPEG step as large as the copy's own) and
 #: its chroma subsampling (the chroma grid halved once more)
 QUANTISATION, SUBSAMPLING, LARGER = f"JPEG q{QUALITIES[0]}", f"chroma {CHROMA_BLOCK} x {CHROMA_BLOCK}", f"JPEG q{QUALITIES[1]}"
@@ -26,8 +24,8 @@ def steps(view: StoreView, profile_name: str = "paper") -> dict[str, dict]:
 
 def _cost(test: dict) -> str:
     """A step's change and its test, with a word where the test images cannot tell it from no change
-    (p >= :data:`SIGNIFICANCE`) and where it is below what a second seed may move a CE run."""
-    unread = ": not distinguishable from no change on these test images" if test["p_value"] >= SIGNIFICANCE else ""
+    (p >= :data:`ltlib.significance.LEVEL`) and where it is below what a second seed may move a CE run."""
+    unread = ": not distinguishable from no change on these test images" if test["p_value"] >= LEVEL else ""
     return (f"{test['difference']:+.2f} points (exact McNemar p = {test['p_value']:.2g}{unread})"
             + (f", less than {READABLE} point" if -test["difference"] < READABLE else ""))
 

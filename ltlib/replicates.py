@@ -18,6 +18,7 @@ as well.
 from __future__ import annotations
 
 from ltlib import runsets, tables
+from ltlib.significance import LEVEL
 
 #: the second seed; every other row of the report is seed 0
 SEED = 1
@@ -54,7 +55,7 @@ def direction(first: dict, second: dict) -> str:
     """How seed 1's difference of a pair stands to seed 0's: the same sign or the other, and whether each is
     beyond the test set's sampling (exact McNemar p < 0.05)."""
     same = (first["difference"] > 0) == (second["difference"] > 0)
-    unclear = " and ".join(f"seed {seed}" for seed, item in ((0, first), (SEED, second)) if item["p_value"] >= 0.05)
+    unclear = " and ".join(f"seed {seed}" for seed, item in ((0, first), (SEED, second)) if item["p_value"] >= LEVEL)
     if not unclear:
         return f"{'kept' if same else 'reversed'}, beyond the test set's sampling at both seeds"
     return f"{'the same sign' if same else 'reversed in sign'}; not told apart at {unclear}"

@@ -27,7 +27,7 @@ from ltlib import classreport, compressionreport, plans, replicates, runsets, se
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
-from ltlib.significance import mcnemar, wilson_interval
+from ltlib.significance import LEVEL, mcnemar, wilson_interval
 from ltlib.storage import REPO_ROOT, atomic_write_bytes
 from ltlib.storeview import StoreView, correct_count, numerics, state_of
 
@@ -216,7 +216,7 @@ def verdicts(assessed: list[dict], view: StoreView, later: list[dict] = ()) -> l
     for item in assessed:
         # the paper's direction: its sign of the difference where it gives one, else "the method is better"
         better = (item["difference"] > 0) == (not item["paper_delta"].startswith("-"))
-        clear = item["p_value"] < 0.05
+        clear = item["p_value"] < LEVEL
         if item["name"] in READINGS:  # one paper number for both rows: there is no direction to support
             reading = (f"the two readings {'differ' if clear else 'cannot be told apart'} on the test set "
                        f"({item['difference']:+.2f} points, p = {item['p_value']:.2g})")

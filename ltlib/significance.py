@@ -16,6 +16,8 @@ import math
 import numpy as np
 
 Z95 = 1.959963984540054
+#: the level of the paired test below which two runs are told apart (a step from no change, a method from its baseline)
+LEVEL = 0.05
 
 
 def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
