@@ -7,8 +7,8 @@
   need it; duplicates are planned once.
 * :func:`cpu_core_tiers` (``--plan cpu-core``): the two papers' cores at one seed, in four tiers of value, CE on
   the data changed once more (tier 5, :mod:`ltlib.compression`), SMART built up one part at a time (tier 6) and
-  the central comparisons at the next seed (tier 7, :mod:`ltlib.replicates`): the plan the 2-core CPU trains in the
-  background of every session.
+  the central comparisons at the next seed (tier 7, :mod:`ltlib.replicates`), then SMART's ablations (tier 8) and
+  its tau sweep (tier 9): the plan the 2-core CPU trains in the background of every session.
 * ``--plan device``: the CPU plan's tiers first, then every other run of the notebooks (a GPU fills first what
   the CPU has not reached).
 * Estimates: reference epochs per run (:func:`epochs_of`) times seconds per reference epoch, observed in this
@@ -86,7 +86,12 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
        moves the accuracy, and which way;
     7. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
-       seed, and the seed-to-seed spread is measured.
+       seed, and the seed-to-seed spread is measured;
+    8. SMART's ablations: the rest of SMART Table 4 (Minority Aug. + BSCE, the row without Eq. 11's weights that
+       BSCE+SMART is compared with), Table 5 (the feature layers 1-3, the fixed EMA momenta) and the other form
+       of Eq. 11 (:func:`ltlib.tables.smart_parts_rows`); CIFAR-100-LT tables in the paper, so the direction only;
+    9. SMART's tau sweep (notebook 06, SMART Fig. 4a): tau x the head choices, the last tier because it is the
+       largest (11 SMART runs) and the one figure left that no earlier tier feeds.
     """
     common = dict(dataset=dataset, imbalance_factor=100, seed=seed)
 
@@ -109,6 +114,11 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
          [config for label, _, config in tables.smart_parts_rows(profile_name, **common)
           if label in (tables.TWO_BATCHES, tables.WITH_AUGMENTATION)]),
         (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
+        ("8 SMART's ablations: Table 4's Minority Aug. + BSCE, Table 5's layers and momenta, Eq. 11's other form",
+         [*row_configs(tables.smart_table4_rows(profile_name, **common)),
+          *row_configs(tables.smart_table5_rows(profile_name, **common)),
+          *row_configs(tables.smart_parts_rows(profile_name, **common))]),
+        ("9 SMART's tau sweep (notebook 06)", list(runsets.tau_sweep(profile_name, **common).values())),
     ]
     rest = tiers[3][1]
     tiers[3] = (tiers[3][0], [c for c in rest if c.method != "smart"]

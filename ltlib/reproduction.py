@@ -100,8 +100,17 @@ COMPARISONS = [
     # SMART's parts, one at a time (where a part moves the accuracy; no paper Δ)
     ("SMART's two batches vs CE", PARTS, "CE", tables.TWO_BATCHES),
     ("Minority Aug. (Eq. 6) vs the two batches alone", PARTS, tables.TWO_BATCHES, tables.WITH_AUGMENTATION),
-    ("Eq. 11 weights (share) vs none", PARTS, tables.WITH_AUGMENTATION, f"{tables.SMART_LABEL}, Eq. 11 share"),
     # CIFAR-100-LT in the paper, CIFAR-10-LT here: the direction only
+    ("Minority Aug. vs CE (SMART Table 4; paper Δ on CIFAR-100-LT)", "SMART Table 4", "CE", "Minority Aug. + CE"),
+    # Eq. 11's weights (ltlib's share form) vs none: SMART's parts' last step, with the paper's Δ
+    ("Eq. 11 weights vs none, with CE (SMART Table 4; paper Δ on CIFAR-100-LT)", "SMART Table 4",
+     "Minority Aug. + CE", "Minority Aug. + W + CE"),
+    ("Eq. 11 weights vs none, with BSCE (SMART Table 4; paper Δ on CIFAR-100-LT)", "SMART Table 4",
+     "Minority Aug. + BSCE", "Minority Aug. + W + BSCE"),
+    *((f"feature layer 4 vs layer {layer} (SMART Table 5; paper Δ on CIFAR-100-LT)", "SMART Table 5",
+       f"layer {layer}", "layer 4") for layer in (1, 2, 3)),
+    *((f"dynamic momentum vs {m} (SMART Table 5; paper Δ on CIFAR-100-LT)", "SMART Table 5", f"momentum {m}",
+       "momentum dynamic") for m in (0.01, 0.05, 0.1)),
     ("fusing sampler vs DR (H2T Table 5; paper Δ on CIFAR-100-LT)", "H2T Table 5", "DR (no H2T)", "BS+"),
     ("random channels vs the first (H2T Table 7; paper Δ on CIFAR-100-LT)", "H2T Table 7", "first", "random"),
     ("random channels vs the middle (H2T Table 7; paper Δ on CIFAR-100-LT)", "H2T Table 7", "middle", "random"),
@@ -351,8 +360,9 @@ def generated(view: StoreView, today: str | None = None) -> str:
     at_zero, at_one = second_seed_comparisons(view)
     parts = [BEGIN, "", f"## Status (generated from the results store, {today})", "",
              "The CPU trains the two papers' cores at paper scale, seed 0 (tiers 1-4), CE on the copy changed once "
-             "more (tier 5: re-encoded as JPEG, its chroma grid halved again), SMART built up one part at a time (tier 6), then the central comparisons at seed "
-             f"{replicates.SEED} (tier 7), in the background of "
+             "more (tier 5: re-encoded as JPEG, its chroma grid halved again), SMART built up one part at a time (tier 6), "
+             f"the central comparisons at seed {replicates.SEED} (tier 7), then SMART's ablations (tier 8: SMART Tables 4 "
+             "and 5) and its tau sweep (tier 9), in the background of "
              "every development session (`python -m ltlib campaign --plan cpu-core --seeds 0`; README, \"Reproducing "
              "at paper scale\"). "
              "Every number below is read from `results/`; a row without a stored run says *pending*, *in progress* or "

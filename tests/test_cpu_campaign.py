@@ -21,7 +21,7 @@ from ltlib.config import RunConfig
 def test_the_cpu_plan_trains_the_h2t_core_then_the_smart_core_once_each():
     tiers = plans.cpu_core_tiers("paper")
     names = [name for name, _ in tiers]
-    assert [name[0] for name in names] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert [name[0] for name in names] == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
     configs = [config for _, group in tiers[:4] for config in group]
     assert {c.seed for _, group in tiers[:4] for c in group} == {0}
     hashes = [config.hash() for config in configs]
@@ -94,6 +94,24 @@ def test_tier_seven_retrains_the_central_comparisons_at_the_next_seed_and_nothin
     assert all(run.seed == run.config.seed for run in both)
     # the report's pairing: each seed-1 run beside the seed-0 run it retrains
     assert [(zero, one) for _, _, zero, one in replicates.twins("paper")] == list(zip(twins, second))
+
+
+def test_tiers_eight_and_nine_train_every_other_smart_ablation_row_and_the_tau_sweep_once_at_seed_zero():
+    tiers = plans.cpu_core_tiers("paper")
+    earlier = {c.hash() for _, group in tiers[:7] for c in group}
+    ablations, sweep = tiers[7][1], tiers[8][1]
+    rows = [c for rows in (tables.smart_table4_rows("paper"), tables.smart_table5_rows("paper"),
+                           tables.smart_parts_rows("paper")) for _, _, c in rows]
+    assert {c.hash() for c in ablations} == {c.hash() for c in rows} - earlier  # every row, each once
+    assert ablations[0] == tables.smart_table4_rows("paper")[2][2]  # Minority Aug. + BSCE: completes Table 4 first
+    assert (ablations[0].method, ablations[0].loss, ablations[0].smart_weights) == ("smart", "bsce", False)
+    assert [c.smart_layer for c in ablations[1:4]] == [1, 2, 3]
+    assert [c.smart_momentum for c in ablations[4:7]] == [0.01, 0.05, 0.10]
+    assert ablations[7].smart_weight_form == "frobenius" and len(ablations) == 8
+    grid = runsets.tau_sweep("paper")
+    assert {c.hash() for c in sweep} == {c.hash() for c in grid.values()} - earlier - {c.hash() for c in ablations}
+    assert len(sweep) == len(grid) - 1  # the default (online, tau = 1) is SMART's tier-3 run
+    assert {c.seed for c in ablations + sweep} == {0} and all(c.method == "smart" for c in ablations + sweep)
 
 
 def test_the_dry_run_prints_each_tier_with_labelled_runs(capsys, tmp_path, monkeypatch):

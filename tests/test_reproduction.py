@@ -322,3 +322,25 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
     assert text.count("less than 0.6 point") == 2 and "at most about 0.6 + 0.6 = 1.2 of" in text
     assert "(exact McNemar p = 0.8: not distinguishable from no change on these test images)" in text
     assert text.count("not distinguishable from no change") == 2
+
+
+def test_smarts_ablation_tables_compare_each_row_with_the_full_method_on_its_one_difference(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: every comparison pending
+    pairs = {name: (base, method) for name, base, method in reproduction.comparison_pairs()
+             if "SMART Table 4" in name or "SMART Table 5" in name}
+    assert len(pairs) == 9
+    changed = {}
+    for name, ((base_label, base_value, base), (label, value, method)) in pairs.items():
+        differs = {key for key, old in vars(base).items() if vars(method)[key] != old}
+        changed[name] = (differs, round(value - base_value, 2))
+    assert changed["Minority Aug. vs CE (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
+        {"method", "smart_weights"}, 13.50)  # CE's config keeps the SMART fields' defaults (weights on)
+    for loss, delta in (("CE", 3.30), ("BSCE", 1.32)):
+        assert changed[f"Eq. 11 weights vs none, with {loss} (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
+            {"smart_weights"}, delta)
+    for layer, delta in ((1, 6.85), (2, 3.70), (3, 2.44)):
+        assert changed[f"feature layer 4 vs layer {layer} (SMART Table 5; paper Δ on CIFAR-100-LT)"] == (
+            {"smart_layer"}, delta)
+    for momentum, delta in ((0.01, 19.21), (0.05, 20.10), (0.1, 19.80)):
+        assert changed[f"dynamic momentum vs {momentum} (SMART Table 5; paper Δ on CIFAR-100-LT)"] == (
+            {"smart_momentum"}, delta)
