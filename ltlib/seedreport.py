@@ -1,5 +1,5 @@
 """REPRODUCTION.md's second seed (tier 7 of the CPU plan, :mod:`ltlib.replicates`): the protocol's sentence on
-seeds (:func:`seed_note`) and the section "A second seed" (:func:`section`), each tier-6 run beside its seed-0 twin
+seeds (:func:`seed_note`) and the section "A second seed" (:func:`section`), each tier-7 run beside its seed-0 twin
 and each comparison among them at both seeds, read from the store."""
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def seed_note(view: StoreView, profile_name: str = "paper") -> str:
 
 
 def _twins(view: StoreView, profile_name: str):
-    """``(label, seed-0 metrics, seed-1 metrics)`` of each tier-6 run (None where not stored)."""
+    """``(label, seed-0 metrics, seed-1 metrics)`` of each tier-7 run (None where not stored)."""
     return [(label, view.metrics(zero), view.metrics(one)) for _, label, zero, one in twins(profile_name)]
 
 
@@ -43,12 +43,14 @@ def _reading(item: dict | None) -> str:
 
 
 def section(view: StoreView, at_zero: list[dict], at_one: list[dict], profile_name: str = "paper") -> list[str]:
-    """The report's "A second seed" section: each tier-6 run at both seeds, and each comparison among them at both
+    """The report's "A second seed" section: each tier-7 run at both seeds, and each comparison among them at both
     seeds. ``at_zero`` / ``at_one`` are the assessed comparisons (``name``, ``base``, ``method``, ``paper_delta``,
-    ``difference``, ``p_value``) at seed 0 and at :data:`ltlib.replicates.SEED`, restricted to pairs of tier-6 runs."""
+    ``difference``, ``p_value``) at seed 0 and at :data:`ltlib.replicates.SEED`, restricted to pairs of tier-7 runs."""
     lines = [f"Tier 7 retrains the runs of the central comparisons at seed {SEED} (a new initialisation, data "
-             "order and augmentation; the same long-tailed draw and test images), both runs of a pair on the same "
-             "numerics.",
+             "order and augmentation; the same long-tailed draw and test images). The stage-I runs train with bf16 "
+             "where the machine computes it natively, so a seed-1 run's numerics may differ from its seed-0 twin's "
+             "(the table names both: such a difference holds the change of numerics too, as does a seed-1 comparison "
+             "of two runs trained on different numerics, e.g. DR, a float32 stage II, against a bf16 stage I).",
              "", f"| run | seed 0: final top-1 [95 % CI], numerics | seed {SEED}: final top-1 [95 % CI], numerics | "
              f"seed {SEED} − seed 0 (points) | exact McNemar p, the two seeds' models |", "|---|---|---|---|---|"]
     for table, label, zero, one in twins(profile_name):
