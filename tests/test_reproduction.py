@@ -83,7 +83,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     readmestatus.write(readme, view, today="2026-12-01", figures=figures)
     assert len(reads) == len(set(reads))  # each store entry read once for both files
     text = report.read_text()
-    assert "old" not in text and text.startswith("# Title\n\nintro\n") and text.endswith("## Prose kept\n")
+    assert "\nold\n" not in text and text.startswith("# Title\n\nintro\n") and text.endswith("## Prose kept\n")
     low, high = wilson_interval(int(method.sum()), 10000)
     assert f"| **{100 * method.mean():.2f}** [{low:.2f}, {high:.2f}] | 83.00 (epoch 172) | 90.00 / 70.50 / – |" in text
     test = mcnemar(base, method)
