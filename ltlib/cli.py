@@ -1,7 +1,8 @@
 """Command line: ``python -m ltlib train|data|campaign|store|device-kit|figures|reproduction`` (also installed as ``ltlib``).
 
 ``train`` takes every :class:`~ltlib.config.RunConfig` field as an option (see ``--help``),
-starting from the chosen ``--profile``; it prints a summary table and the cache folder. Launched by
+starting from the chosen ``--profile``; ``--stage-two FIELD=VALUE ...`` then trains H2T's stage II on that
+run (DR at ``h2t_p=0``, DR+H2T above). It prints a summary table and the cache folders. Launched by
 ``torchrun --nproc-per-node N -m ltlib train ...`` it trains one run on all N processes (data
 parallelism; see :mod:`ltlib.distributed`) and rank 0 prints and writes.
 """
@@ -13,7 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from ltlib.config import PROFILE_SETTINGS, PROFILES, RECIPES, RunConfig, large_profile, profile
+from ltlib.config import (PROFILE_SETTINGS, PROFILES, RECIPES, RunConfig, StageTwoConfig, large_profile,
+                          large_stage_two, profile, stage_two_profile)
 
 
 def _parse_bool(text: str) -> bool:
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the fast path: bf16, channels_last and compiled stages (1 = stages), the whole step "
                             "compiled (step), or replayed as CUDA graphs (graphs); 0 = eager float32; default "
                             "$LTLIB_FAST, else stages on CUDA and eager on the CPU")
+    train.add_argument("--stage-two", nargs="*", metavar="FIELD=VALUE", default=None,
+                       help="then train H2T's stage II on this stage-I run: the classifier re-trained on the frozen "
+                            "backbone (DR at h2t_p=0, DR+H2T at h2t_p>0), from the profile's stage-II settings "
+                            "(CIFAR: 10 epochs in paper, 2 in quick; list datasets: large_stage_two's); each "
+                            "FIELD=VALUE sets a StageTwoConfig field, e.g. --stage-two h2t_p=0.3 weight_decay=5e-4")
     _add_config_options(train)
 
     data = commands.add_parser("data", help="fetch data ahead of time (online route first, offline fallback)")
@@ -121,6 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stage_two_overrides(items: list[str]) -> dict:
+    """``["h2t_p=0.3", "epochs=5"]`` -> ``{"h2t_p": 0.3, "epochs": 5}``, typed by :class:`StageTwoConfig`'s fields;
+    a malformed item or an unknown field is a ``ValueError`` that lists the allowed fields."""
+    fields = {item.name: item for item in dataclasses.fields(StageTwoConfig) if item.metadata.get("cli", True)}
+    overrides = {}
+    for text in items:
+        name, equals, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or name not in fields:
+            raise ValueError(f"--stage-two {text!r} is not allowed: write FIELD=VALUE with FIELD one of "
+                             f"{', '.join(sorted(fields))}")
+        kind = type(fields[name].default)
+        try:
+            if kind is bool:
+                overrides[name] = _parse_bool(value)
+            elif kind is tuple:
+                overrides[name] = tuple(int(part) for part in value.split(",") if part.strip())
+            else:
+                overrides[name] = kind(value)
+        except (ValueError, argparse.ArgumentTypeError):
+            wanted = {bool: "true or false", int: "an integer", float: "a number",
+                      tuple: "comma-separated integers"}.get(kind, kind.__name__)
+            raise ValueError(f"--stage-two {text!r}: {name} takes {wanted}, got {value!r}") from None
+    return overrides
+
+
 def _train(args) -> int:
     from ltlib.data.streaming import LIST_DATASETS, LISTS_ENV, WORKERS_ENV
     from ltlib.distributed import finish, init_from_environment, is_main
@@ -140,8 +173,18 @@ def _train(args) -> int:
         config = large_profile(overrides.pop("dataset"), args.recipe, args.profile, **overrides)
     else:
         config = profile(args.profile, **overrides)
+    second = None
+    if args.stage_two is not None:  # checked before any training
+        changes = stage_two_overrides(args.stage_two)
+        second = (large_stage_two(config, **changes) if config.dataset in LIST_DATASETS
+                  else stage_two_profile(args.profile, config, **changes))
     init_from_environment()  # several processes under torchrun, one otherwise
     result = get_or_train(config, data_root=args.images or args.data, progress=not args.no_progress)
+    results = {f"{config.method}/{config.loss} ({config.hash()})": result}
+    if second is not None:
+        label = "DR+H2T" if second.h2t_p > 0 else "DR"
+        results[f"{label} p={second.h2t_p:g} ({second.hash()})"] = get_or_train(
+            second, data_root=args.images or args.data, progress=not args.no_progress)
     main = is_main()
     finish()  # not on an error: torchrun then stops the other processes
     if not main:
@@ -149,8 +192,9 @@ def _train(args) -> int:
     print(f"data: {result.metrics['data_source']}, {args.profile} profile, seed {config.seed}, "
           f"device {result.metrics.get('device', config.device)}")
     print(f"split rule: {result.metrics['final']['splits']['rule']}")
-    print(summary_table({f"{config.method}/{config.loss} ({config.hash()})": result}))
-    print(f"cached in {result.folder}")
+    print(summary_table(results))
+    for name, each in results.items():
+        print(f"{name.rsplit(' (', 1)[0]} cached in {each.folder}")
     return 0
 
 

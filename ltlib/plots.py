@@ -130,12 +130,13 @@ def per_class_accuracy_bars(per_class_accuracy, class_names=None, ax=None, label
 
 def summary_table(results: dict) -> str:
     """A plain-text table of ``{name: Result}``: final/best top-1 and many/medium/few."""
-    header = f"{'run':<24}{'final top1':>11}{'best top1':>10}{'many':>8}{'medium':>8}{'few':>8}"
+    width = max([24, *(len(name) + 2 for name in results)])
+    header = f"{'run':<{width}}{'final top1':>11}{'best top1':>10}{'many':>8}{'medium':>8}{'few':>8}"
     rows = [header, "-" * len(header)]
     fmt = lambda v: f"{v:8.2f}" if v is not None else f"{'-':>8}"  # noqa: E731
     for name, result in results.items():
         s = result.summary()
-        rows.append(f"{name:<24}{s['final top1']:11.2f}{s['best top1']:10.2f}{fmt(s['many'])}"
+        rows.append(f"{name:<{width}}{s['final top1']:11.2f}{s['best top1']:10.2f}{fmt(s['many'])}"
                     f"{fmt(s['medium'])}{fmt(s['few'])}")
     return "\n".join(rows)
 

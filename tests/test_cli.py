@@ -58,3 +58,55 @@ def test_reproduction_writes_the_report_and_the_readme_status_from_one_store_rea
     before = readme.read_text()
     assert main(["reproduction", "--out", str(report), "--no-readme"]) == 0
     assert readme.read_text() == before and "status atop" not in capsys.readouterr().out
+
+
+def test_stage_two_options_are_typed_by_the_config_and_bad_ones_name_the_allowed_fields(capsys):
+    from ltlib.cli import stage_two_overrides
+
+    assert stage_two_overrides(["h2t_p=0.3", "epochs=5", "bn-train=false", "milestones=3,7", "sampler=instance"]) == \
+        {"h2t_p": 0.3, "epochs": 5, "bn_train": False, "milestones": (3, 7), "sampler": "instance"}
+    assert main(["train", "--stage-two", "p=0.3"]) == 2  # before any data is read or any run trained
+    error = capsys.readouterr().err
+    assert "--stage-two 'p=0.3' is not allowed" in error and "h2t_p" in error and "stage1," not in error
+    assert main(["train", "--stage-two", "epochs=ten"]) == 2
+    assert "epochs takes an integer, got 'ten'" in capsys.readouterr().err
+    assert main(["train", "--stage-two", "h2t_p=1.5"]) == 2
+    assert "h2t_p=1.5 is not allowed" in capsys.readouterr().err
+
+
+def test_train_with_stage_two_trains_dr_h2t_on_the_stage_one_run(tmp_path, capsys):
+    from tinyruns import tiny_cifar
+
+    from ltlib.config import profile, stage_two_profile
+
+    folder = tiny_cifar(tmp_path)
+    stage1 = profile("quick", max_per_class=50, imbalance_factor=10, epochs=1, batch_size=16, warmup_epochs=0,
+                     milestones=(), test_per_class=5, device="cpu", mixup_alpha=1.0)
+    expected = stage_two_profile("quick", stage1, h2t_p=0.25, epochs=1, batch_size=16)
+    assert main(["train", "--no-progress", "--data", str(folder), "--max-per-class", "50", "--imbalance-factor", "10",
+                 "--epochs", "1", "--batch-size", "16", "--warmup-epochs", "0", "--milestones", "--test-per-class",
+                 "5", "--device", "cpu", "--mixup-alpha", "1", "--stage-two", "h2t_p=0.25", "epochs=1",
+                 "batch_size=16"]) == 0
+    out = capsys.readouterr().out
+    assert f"none/ce ({stage1.hash()})" in out and f"DR+H2T p=0.25 ({expected.hash()})" in out
+    assert out.count("cached in") == 2 and expected.hash() in out.splitlines()[-1]
+
+
+def test_stage_two_of_a_list_dataset_takes_the_large_recipe(monkeypatch, capsys):
+    from ltlib import cli, results
+
+    built, real = [], cli.large_stage_two
+    monkeypatch.setattr(cli, "large_stage_two", lambda stage1, **changes: built.append(real(stage1, **changes))
+                        or built[-1])
+
+    def stop(config, **kwargs):
+        raise ValueError(f"stopped before training {config.dataset}")
+
+    monkeypatch.setattr(results, "get_or_train", stop)
+    assert main(["train", "--dataset", "imagenet_lt", "--recipe", "h2t", "--profile", "paper", "--device", "cpu",
+                 "--stage-two", "h2t_p=0.3", "epochs=12"]) == 2
+    assert "stopped before training imagenet_lt" in capsys.readouterr().err and len(built) == 1
+    second = built[0]
+    assert second.stage1.model == "resnet50" and second.stage1.epochs == 180  # MiSLAS's ImageNet-LT stage I
+    assert (second.h2t_p, second.lr, second.batch_size, second.epochs, second.weight_decay) == \
+        (0.3, 0.005, 256, 12, 5e-4)
