@@ -14,7 +14,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 4. ``train`` (the one loop), ``store`` (the committed results store)
 5. ``results`` (cache and ``Result``, the notebooks' API)
 6. ``tables``, ``plots``, ``runsets`` (what each notebook trains), ``replicates`` (the central comparisons at a
-   second seed), ``compression`` (CE on the data changed once more: the data-sensitivity diagnostic)
+   second seed), ``compression`` (CE on the data changed once more: the data-sensitivity diagnostic), ``toy``
+   (the 2-D mechanisms of notebook 09), ``widgets`` (the notebooks' explorers)
 7. ``plans`` (what the campaign trains, in which order, estimates), ``campaign`` (train and store it, lose
    nothing), ``devicekit`` (what a GPU machine carries), ``regenerate``, ``storeview`` (the store as a report reads
    it), ``reproduction`` (REPRODUCTION.md from the store), ``seedreport`` (its second seed), ``classreport``

@@ -16,9 +16,9 @@
 session so that the next session, on this machine or a new one, resumes the run from its last epoch
 (:func:`save_partial`, :func:`restore_partial`); removed once the run is stored.
 
-A store entry is read through the local cache: :func:`import_entry` writes a cache entry from it
+A store entry is read through the local cache: :func:`ltlib.results.from_store` writes a cache entry from it
 (weights restored to float32), so :class:`~ltlib.results.Result` has one layout to read. The store
-moves between machines as tarballs of at most 16 MiB (:func:`export_bundles` / :func:`import_bundles`).
+moves between machines as tarballs of at most 15 MiB (:func:`export_bundles` / :func:`import_bundles`).
 """
 from __future__ import annotations
 

@@ -80,6 +80,27 @@ def test_streamed_batches_do_not_depend_on_workers_or_on_the_process_split(image
         torch.testing.assert_close(torch.cat([ranks[0][step][0], ranks[1][step][0]]), whole[step][0])
 
 
+def test_training_transform_jitters_colour_and_inaturalist_takes_its_own_normalisation():
+    from PIL import Image
+
+    from ltlib.data.lists import imagenet_transforms
+
+    solid = Image.new("RGB", (40, 30), (200, 120, 40))  # crops and flips leave a solid image as it is
+
+    def train(seed, dataset="imagenet_lt"):
+        torch.manual_seed(seed)
+        return imagenet_transforms(True, 16, dataset)(solid)
+
+    assert torch.equal(train(1), train(1)) and not torch.allclose(train(1), train(2))  # the jitter, seeded
+    assert train(1).std(dim=(1, 2)).max() < 1e-5  # ... and nothing that varies across the image
+    pixel = torch.tensor([200, 120, 40]) / 255
+    for dataset, mean, std in (("places_lt", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                               ("inat2018", (0.466, 0.471, 0.380), (0.195, 0.194, 0.192))):
+        test = imagenet_transforms(False, 16, dataset)(solid)
+        expected = (pixel - torch.tensor(mean)) / torch.tensor(std)
+        torch.testing.assert_close(test[:, 8, 8], expected, atol=1e-3, rtol=0)
+
+
 def random_maps(batch=12, channels=8, classes=3, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, channels, 3, 3, generator=generator) * 2 + 1, torch.randint(0, classes, (batch,),

@@ -62,13 +62,24 @@ class ListDataset(torch.utils.data.Dataset):
         return (self.transform(image) if self.transform else image), int(self.labels[index])
 
 
-def imagenet_transforms(train: bool, size: int = 224):
-    """The standard ImageNet-LT transforms (random-resized crop + flip for training)."""
+#: per-channel mean and std of the input normalisation: ImageNet's, except iNaturalist 2018's own statistics
+#: (as MiSLAS, whose stage-1 configs H2T builds on, and the decoupling code normalise it)
+NORMALISATION = {"default": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                 "inat2018": ((0.466, 0.471, 0.380), (0.195, 0.194, 0.192))}
+
+
+def imagenet_transforms(train: bool, size: int = 224, dataset: str = "imagenet_lt"):
+    """The large benchmarks' transforms, as in MiSLAS's code (H2T's stage I): training takes a
+    random-resized crop, a horizontal flip and a colour jitter (brightness, contrast and saturation 0.4, no hue);
+    testing resizes to ``size * 256 / 224`` and takes the centre crop. Normalised with :data:`NORMALISATION`.
+    SMART states no transforms; the decoupling code (Kang et al.) has the same ones except no jitter on
+    iNaturalist."""
     from torchvision import transforms
 
-    normal = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    normal = transforms.Normalize(*NORMALISATION.get(dataset, NORMALISATION["default"]))
     if train:
         return transforms.Compose([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(),
+                                   transforms.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0),
                                    transforms.ToTensor(), normal])
     return transforms.Compose([transforms.Resize(int(size * 256 / 224)), transforms.CenterCrop(size),
                                transforms.ToTensor(), normal])

@@ -230,7 +230,7 @@ class StreamingData:
     def _loader(self, name: str, images: ListDataset, train: bool, batch_size: int | None = None):
         """One persistent loader per use (training stream of each kind, evaluation), made on first use."""
         if name not in self._loaders:
-            transform = imagenet_transforms(train, self.image_size)
+            transform = imagenet_transforms(train, self.image_size, self.dataset)
             planned = PlannedBatches()
             loader = torch.utils.data.DataLoader(
                 SeededImages(images, transform), batch_sampler=planned, num_workers=self.workers,
