@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--dry-run", action="store_true", help="print the plan and the estimated minutes only")
     campaign.add_argument("--workers", type=int, default=1, help="processes sharing the device (runs per GPU)")
     campaign.add_argument("--seconds-per-epoch", type=float, default=None,  # a dry run without it measures
-                          help="for the estimate: seconds per stage-I epoch (default: the campaign's own epochs so far, else measured by a dry run, else 1.45 on CUDA, 41 on CPU)")
+                          help="for the estimate: seconds per stage-I epoch (default: the campaign's own epochs "
+                               "so far, else measured by a dry run, else 1.45 on CUDA, 41 on CPU)")
     campaign.add_argument("--stage-one-fast", metavar="PATH", default=None,
                           help="$LTLIB_FAST for stage-I runs only (stage II keeps the device's default): auto (bf16 on "
                                "a CPU with native bf16, else the default), bf16, stages, step, graphs or 0")

@@ -88,7 +88,7 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
        seed, and the seed-to-seed spread is measured;
     8. SMART's ablations: the rest of SMART Table 4 (Minority Aug. + BSCE, the row without Eq. 11's weights that
-       BSCE+SMART is compared with), Table 5 (the feature layers 1-3, the fixed EMA momenta) and the other form
+       BSCE+SMART is compared with; Eq. 11's weights without the augmentation, with CE and with BSCE), Table 5 (the feature layers 1-3, the fixed EMA momenta) and the other form
        of Eq. 11 (:func:`ltlib.tables.smart_parts_rows`); CIFAR-100-LT tables in the paper, so the direction only;
     9. SMART's tau sweep (notebook 06, SMART Fig. 4a): tau x the head choices, the last tier because it is the
        largest (11 SMART runs) and the one figure left that no earlier tier feeds.
@@ -114,7 +114,7 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
          [config for label, _, config in tables.smart_parts_rows(profile_name, **common)
           if label in (tables.TWO_BATCHES, tables.WITH_AUGMENTATION)]),
         (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
-        ("8 SMART's ablations: Table 4's Minority Aug. + BSCE, Table 5's layers and momenta, Eq. 11's other form",
+        ("8 SMART's ablations: the rest of Table 4, Table 5's layers and momenta, Eq. 11's other form",
          [*row_configs(tables.smart_table4_rows(profile_name, **common)),
           *row_configs(tables.smart_table5_rows(profile_name, **common)),
           *row_configs(tables.smart_parts_rows(profile_name, **common))]),

@@ -105,9 +105,11 @@ def test_tiers_eight_and_nine_train_every_other_smart_ablation_row_and_the_tau_s
     assert {c.hash() for c in ablations} == {c.hash() for c in rows} - earlier  # every row, each once
     assert ablations[0] == tables.smart_table4_rows("paper")[2][2]  # Minority Aug. + BSCE: completes Table 4 first
     assert (ablations[0].method, ablations[0].loss, ablations[0].smart_weights) == ("smart", "bsce", False)
-    assert [c.smart_layer for c in ablations[1:4]] == [1, 2, 3]
-    assert [c.smart_momentum for c in ablations[4:7]] == [0.01, 0.05, 0.10]
-    assert ablations[7].smart_weight_form == "frobenius" and len(ablations) == 8
+    assert [(c.loss, c.smart_augment, c.smart_weights) for c in ablations[1:3]] == [("ce", False, True),
+                                                                                    ("bsce", False, True)]  # W alone
+    assert [c.smart_layer for c in ablations[3:6]] == [1, 2, 3]
+    assert [c.smart_momentum for c in ablations[6:9]] == [0.01, 0.05, 0.10]
+    assert ablations[9].smart_weight_form == "frobenius" and len(ablations) == 10
     grid = runsets.tau_sweep("paper")
     assert {c.hash() for c in sweep} == {c.hash() for c in grid.values()} - earlier - {c.hash() for c in ablations}
     assert len(sweep) == len(grid) - 1  # the default (online, tau = 1) is SMART's tier-3 run

@@ -272,7 +272,8 @@ def test_the_per_class_table_lists_each_stored_run_once_with_the_rows_that_share
     assert "| table | row | head (500) | middle (50) | tail (5) |" in lines
     body = [line for line in lines if line.startswith("| SMART") or line.startswith("| H2T")]
     assert body[0] == "| SMART Table 1 | CE (also SMART Table 4: CE; SMART's parts (ltlib): CE) | 90.0 | 60.0 | 50.0 |"
-    assert body[1] == "| SMART Table 1 | BSCE (also SMART Table 1: Logit Adj.) | 85.0 | 66.5 | 72.0 |"
+    assert body[1] == ("| SMART Table 1 | BSCE (also SMART Table 1: Logit Adj.; SMART Table 4: BSCE) "
+                       "| 85.0 | 66.5 | 72.0 |")
     assert len(body) == 2  # every other row is pending: not in the table
     assert classreport.section(reproduction.StoreView(tmp_path), {}) == ["No run is stored yet."]
 
@@ -328,7 +329,7 @@ def test_smarts_ablation_tables_compare_each_row_with_the_full_method_on_its_one
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: every comparison pending
     pairs = {name: (base, method) for name, base, method in reproduction.comparison_pairs()
              if "SMART Table 4" in name or "SMART Table 5" in name}
-    assert len(pairs) == 9
+    assert len(pairs) == 14
     changed = {}
     for name, ((base_label, base_value, base), (label, value, method)) in pairs.items():
         differs = {key for key, old in vars(base).items() if vars(method)[key] != old}
@@ -338,6 +339,14 @@ def test_smarts_ablation_tables_compare_each_row_with_the_full_method_on_its_one
     for loss, delta in (("CE", 3.30), ("BSCE", 1.32)):
         assert changed[f"Eq. 11 weights vs none, with {loss} (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
             {"smart_weights"}, delta)
+    assert changed["BSCE vs CE (SMART Table 4; paper Δ on CIFAR-100-LT)"] == ({"loss"}, 12.18)  # §4.3's gap
+    assert changed["BSCE vs CE, both with Minority Aug. (SMART Table 4; paper Δ on CIFAR-100-LT)"] == ({"loss"}, 2.69)
+    assert changed["Minority Aug. vs none, with BSCE (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
+        {"method", "smart_weights"}, 4.01)
+    assert changed["Eq. 11 weights alone vs CE (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
+        {"method", "smart_augment"}, 12.11)
+    assert changed["Eq. 11 weights alone vs none, with BSCE (SMART Table 4; paper Δ on CIFAR-100-LT)"] == (
+        {"method", "smart_augment"}, 3.09)
     for layer, delta in ((1, 6.85), (2, 3.70), (3, 2.44)):
         assert changed[f"feature layer 4 vs layer {layer} (SMART Table 5; paper Δ on CIFAR-100-LT)"] == (
             {"smart_layer"}, delta)
