@@ -78,7 +78,17 @@ REFERENCE_SOURCES = {
     ("H2T Table 5", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
     ("H2T Table 7", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
     ("SMART Table 4", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
+    ("SMART Table 4", "W"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only. "
+                            "Ours: Eq. 11's weights in SMART's pipeline (Algorithm 1's two batches and class "
+                            "statistics) with Eq. 6's augmentation off",
     ("SMART Table 5", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
+    ("SMART Table 5", "layer"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction "
+                                "only. The paper's ResNet-32 has three stages and its four layers are not defined; "
+                                "ours: layers 1-4 = the stem, layer1, layer2 and layer3 (the map before pooling)",
+    ("SMART Table 5", "momentum"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction "
+                                   "only. Eq. 2-3 with a fixed gamma: ours weighs each new batch by gamma, a class's "
+                                   "first batch sets its statistics and a class absent from a batch keeps them (the "
+                                   "paper states neither); dynamic = M / N (Eq. 2-3)",
 }
 
 
