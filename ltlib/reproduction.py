@@ -205,13 +205,17 @@ def comparison_pairs(seed: int = 0) -> list[tuple[str, tuple, tuple]]:
 
 def comparisons_section(view: StoreView, seed: int = 0, within=None) -> tuple[list[str], list[dict]]:
     """The comparisons' table at ``seed`` and the assessed (stored) ones; ``within``: a set of config hashes
-    that both runs of a pair must be in (tier 7's), else every pair."""
+    that both runs of a pair must be in (tier 7's), each pair of runs then once (its first comparison: two tables
+    that compare the same runs, e.g. SMART Tables 1 and 4's BSCE vs CE, give one seed-report row), else every pair."""
+    seen = set()
     lines = ["| comparison | baseline row | method row | paper Δ | ours Δ (final top-1, points) | only baseline right / "
              "only method right | exact McNemar p |", "|---|---|---|---|---|---|---|"]
     assessed = []
     for name, (base_label, base_value, base_config), (label, value, config) in comparison_pairs(seed):
-        if within is not None and not {base_config.hash(), config.hash()} <= within:
+        if within is not None and (not {base_config.hash(), config.hash()} <= within
+                                   or (base_config.hash(), config.hash()) in seen):
             continue
+        seen.add((base_config.hash(), config.hash()))
         no_delta = base_value is None or value is None or name in READINGS
         paper_delta = "–" if no_delta else f"{value - base_value:+.2f}"
         first, second = view.metrics(base_config), view.metrics(config)

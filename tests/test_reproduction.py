@@ -244,6 +244,22 @@ def test_the_second_seed_sits_beside_the_first_run_by_run_and_pair_by_pair(tmp_p
             f"{100 * (smart1.mean() - smart0.mean()):+.2f} (numerics differ too)") in note and "2 of the 7" in note
 
 
+def test_the_second_seed_compares_each_pair_of_runs_once(tmp_path, monkeypatch):
+    from ltlib import replicates
+
+    zero = {label: config for _, label, config in replicates.runs("paper", 0)}
+    rng = np.random.default_rng(4)
+    stored = {zero["CE"].hash(): fake_metrics(rng.random(10000) < 0.65, 65.0),
+              zero["BSCE"].hash(): fake_metrics(rng.random(10000) < 0.72, 72.0)}
+    monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: stored.get(config.hash()))
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path))
+    named = [name for name, (_, _, base), (_, _, method) in reproduction.comparison_pairs()
+             if (base.hash(), method.hash()) == (zero["CE"].hash(), zero["BSCE"].hash())]
+    assert len(named) == 2  # SMART Table 1's BSCE vs CE and Table 4's, on the same two runs
+    at_zero = reproduction.second_seed_comparisons(reproduction.StoreView(None))[0]
+    assert [(item["name"], item["base"], item["method"]) for item in at_zero] == [(named[0], "CE", "BSCE")]
+
+
 def test_the_direction_across_seeds_names_the_seed_that_cannot_tell_the_pair_apart():
     from ltlib.replicates import direction
 
