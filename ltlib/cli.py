@@ -180,12 +180,12 @@ def _train(args) -> int:
         second = (large_stage_two(config, **changes) if config.dataset in LIST_DATASETS
                   else stage_two_profile(args.profile, config, **changes))
     init_from_environment()  # several processes under torchrun, one otherwise
-    result = get_or_train(config, data_root=args.images or args.data, progress=not args.no_progress)
+    reading = dict(data_root=args.images or args.data, progress=not args.no_progress)
+    result = get_or_train(config, **reading)
     results = {f"{config.method}/{config.loss} ({config.hash()})": result}
     if second is not None:
         label = "DR+H2T" if second.h2t_p > 0 else "DR"
-        results[f"{label} p={second.h2t_p:g} ({second.hash()})"] = get_or_train(
-            second, data_root=args.images or args.data, progress=not args.no_progress)
+        results[f"{label} p={second.h2t_p:g} ({second.hash()})"] = get_or_train(second, **reading)
     main = is_main()
     finish()  # not on an error: torchrun then stops the other processes
     if not main:

@@ -46,6 +46,8 @@ H2T_TABLE7 = {"first": 47.22, "middle": 47.23, "last": 47.41, "random": round((4
 #: where each table's reference number comes from and under which protocol, beside the protocol of ours
 #: (``(table, row label prefix) -> text``; :func:`reference_source` finds a row's entry)
 _CMO_PROTOCOL = "CMO's 200-epoch protocol (ResNet-32, x0.01 after epoch 160, x0.0001 after 180)"
+#: the source note of a row whose paper number is on CIFAR-100-LT, run here on CIFAR-10-LT
+DIRECTION_ONLY = "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only"
 REFERENCE_SOURCES = {
     ("SMART Table 1", "CE"): "no number in the paper's CIFAR-10-LT columns. Ours: " + _CMO_PROTOCOL,
     ("SMART Table 1", "BSCE"): "no number in the paper's CIFAR-10-LT columns. Ours: " + _CMO_PROTOCOL,
@@ -75,20 +77,19 @@ REFERENCE_SOURCES = {
                                "(10 epochs, cosine from 0.02) on our stage I, at each (p, weight decay) of the grid",
     ("H2T Table 6", "DR"): "H2T's re-run of decoupling with a mixup stage I (DR+MU, Kang et al. 2020). Ours: stage II "
                            "(cRT, 10 epochs) on our stage I, p = 0",
-    ("H2T Table 5", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
-    ("H2T Table 7", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
-    ("SMART Table 4", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
-    ("SMART Table 4", "W"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only. "
+    ("H2T Table 5", ""): DIRECTION_ONLY,
+    ("H2T Table 7", ""): DIRECTION_ONLY,
+    ("SMART Table 4", ""): DIRECTION_ONLY,
+    ("SMART Table 4", "W"): DIRECTION_ONLY + ". "
                             "Ours: Eq. 11's weights in SMART's pipeline (Algorithm 1's two batches and class "
                             "statistics) with Eq. 6's augmentation off",
-    ("SMART Table 5", ""): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction only",
-    ("SMART Table 5", "layer"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction "
-                                "only. The paper's ResNet-32 has three stages and its four layers are not defined; "
-                                "ours: layers 1-4 = the stem, layer1, layer2 and layer3 (the map before pooling)",
-    ("SMART Table 5", "momentum"): "the paper's CIFAR-100-LT IF 100 result; ours runs on CIFAR-10-LT: the direction "
-                                   "only. Eq. 2-3 with a fixed gamma: ours weighs each new batch by gamma, a class's "
-                                   "first batch sets its statistics and a class absent from a batch keeps them (the "
-                                   "paper states neither); dynamic = M / N (Eq. 2-3)",
+    ("SMART Table 5", ""): DIRECTION_ONLY,
+    ("SMART Table 5", "layer"): DIRECTION_ONLY + ". The paper's ResNet-32 has three stages and its four layers are "
+                                "not defined; ours: layers 1-4 = the stem, layer1, layer2 and layer3 (the map before "
+                                "pooling)",
+    ("SMART Table 5", "momentum"): DIRECTION_ONLY + ". Eq. 2-3 with a fixed gamma: ours weighs each new batch by "
+                                   "gamma, a class's first batch sets its statistics and a class absent from a batch "
+                                   "keeps them (the paper states neither); dynamic = M / N (Eq. 2-3)",
 }
 
 
