@@ -321,18 +321,35 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
                                 f"{test['difference']:+.2f} points")
     assert "(chroma pooled over 4 x 4 pixels) is not stored yet, so the bound below covers the quantisation alone" in lines[-1]
     assert f"accounts for at most about {-test['difference']:.1f} of the points" in lines[-1]
+    assert lines[-1].endswith("Each step is one training seed; CE on the unchanged copy at seed 1 (tier 7) will say "
+                              "how far a retraining alone moves it.")
 
     stored[chroma_config.hash()] = {**fake_metrics(chroma, 65.0), "data_source": "CIFAR-10 (JPEG-q75 copy), chroma"}
     text = compressionreport.section(reproduction.StoreView(tmp_path))[-1]
     step = mcnemar(plain, chroma)
     assert f"(chroma pooled over 4 x 4 pixels) changes it by {step['difference']:+.2f} points" in text
     both = -test["difference"] + max(-step["difference"], compressionreport.READABLE)
+    # CE on the unchanged copy at the second seed sets the scale of chance for every stored step
+    reseeded = plain ^ (rng.random(10000) < 0.02)
+    stored[compression.baseline(seed=1).hash()] = fake_metrics(reseeded, 65.0)
+    chance = mcnemar(plain, reseeded)
+    closing = compressionreport.section(reproduction.StoreView(tmp_path))[-1].split("papers'. ")[1]
+    assert closing.startswith(f"Each step is one training seed: CE on the unchanged copy at seed 1 (tier 7) moves the "
+                              f"final top-1 by {chance['difference']:+.2f} points")
+    assert closing.endswith(f"against seed 0, what a retraining alone moved it here; in size, the q55 step is "
+                            f"{abs(test['difference'] / chance['difference']):.1f} times that, the chroma step "
+                            f"{abs(step['difference'] / chance['difference']):.1f} times.")
     assert (f"at most about {-test['difference']:.1f} + {max(-step['difference'], 0.6):.1f} = {both:.1f} of the points"
             in text)
     larger = {"JPEG q55": {"difference": -1.5, "p_value": 0.01}, "JPEG q30": {"difference": -4.5, "p_value": 1e-9}}
     assert "The larger JPEG loss (q30) changes it by -4.50 points (p = 1e-09), 3.0 times the q55 step's change." in (
         compressionreport.reading(larger))
     assert "not distinguishable" not in compressionreport.reading(larger)
+    reseeded = {**larger, "seed 1": {"difference": 0.5, "p_value": 0.2}}
+    assert compressionreport.reading(reseeded).endswith(
+        "moves the final top-1 by +0.50 points (exact McNemar p = 0.2: not distinguishable from no change on these test "
+        "images) against seed 0, what a retraining alone moved it here; in size, the q55 step is 3.0 times that, the "
+        "q30 step 9.0 times.")
     # a step smaller than a second seed may move CE bounds nothing below that spread
     small = {"JPEG q55": {"difference": -0.1, "p_value": 0.8}, "chroma 4 x 4": {"difference": 0.2, "p_value": 0.6}}
     text = compressionreport.reading(small)
