@@ -5,7 +5,8 @@
 run (p = 0.5, 1 epoch), with :class:`TinyNet`, a
 network without BatchNorm (per-process batch statistics are the one thing that makes N processes differ
 from one; see ``ltlib.distributed``). Rank 0 writes ``OUT`` (JSON: each run's loss history, top-1 and
-cache folder). ``--die-after-checkpoint``: rank 0 SIGKILLs itself right after writing its first checkpoint.
+cache folder) and ``OUT.loads`` (JSON: the epoch of each checkpoint that training read, null where it started
+afresh). ``--die-after-checkpoint``: rank 0 SIGKILLs itself right after writing its first checkpoint.
 """
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ def main(out: str, images: str, cache: str, die_after_checkpoint: bool = False) 
             os.kill(os.getpid(), signal.SIGKILL)
 
         Checkpointer.save = save_then_die
+    loads, load = [], Checkpointer.load
+
+    def recording_load(self):
+        state = load(self)
+        loads.append(None if state is None else state["epoch"])
+        return state
+
+    Checkpointer.load = recording_load
     os.environ["LTLIB_WORKERS"] = "0"
     init_from_environment()
     torch.manual_seed(0)
@@ -67,6 +76,7 @@ def main(out: str, images: str, cache: str, die_after_checkpoint: bool = False) 
                          "processes": result.metrics["processes"]}
     if is_main():
         Path(out).write_text(json.dumps(summary))
+        Path(out + ".loads").write_text(json.dumps(loads))
     finish()
 
 

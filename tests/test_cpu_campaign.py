@@ -164,18 +164,18 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
     monkeypatch.setenv("LTLIB_STORE", str(clone / "results"))  # a new machine: the clone and an empty cache
     monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "session-2"))
-    trained = []
-    real = ltlib.train.fit
+    loaded, load = [], ltlib.checkpoint.Checkpointer.load
 
-    def counting_fit(*args, **kwargs):
-        history = real(*args, **kwargs)
-        trained.append(len(history.loss))
-        return history
+    def recording_load(self):
+        state = load(self)
+        loaded.append(None if state is None else state["epoch"])
+        return state
 
-    monkeypatch.setattr(ltlib.train, "fit", counting_fit)
+    monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "load", recording_load)
     said = []
     assert campaign.work([run], progress=False, log=said.append) == [run.hash]
     assert said[0].endswith("resuming after epoch 2/4")  # the log says where the run picks up
+    assert loaded == [2]  # and training did: from the committed checkpoint, not from scratch
     resumed = load_result(config).metrics
     assert {k: v for k, v in resumed["history"].items() if "seconds" not in k} == \
         {k: v for k, v in uninterrupted["history"].items() if "seconds" not in k}

@@ -76,6 +76,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(run
     resumed = launch(folder / "resumed.json", images, cache, 2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not checkpoints[0].exists()  # the finished run removed its checkpoint
+    loads = json.loads((folder / "resumed.json.loads").read_text())
+    assert loads[0] == 1 and not any(loads[1:])  # the CE run resumed after its first epoch; the others started afresh
     assert_same_runs(json.loads((folder / "resumed.json").read_text()), done[2])
 
 

@@ -19,9 +19,17 @@ from test_train import tiny_config, tiny_data
 from ltlib.checkpoint import Checkpointer
 from ltlib.train import train_stage_one
 config = tiny_config(epochs=5, method={method!r}, smart_head_rule="half", mixup_alpha={mixup})
-output = train_stage_one(config, tiny_data(), progress=False, checkpointer=Checkpointer({checkpoint!r}))
+loaded = []
+
+class Recording(Checkpointer):
+    def load(self):
+        state = super().load()
+        loaded.append(None if state is None else state["epoch"])
+        return state
+
+output = train_stage_one(config, tiny_data(), progress=False, checkpointer=Recording({checkpoint!r}))
 history = {{k: v for k, v in output.metrics["history"].items() if "seconds" not in k}}
-json.dump({{"history": history, "final": output.metrics["final"]}}, open({out!r}, "w"))
+json.dump({{"history": history, "final": output.metrics["final"], "resumed_after": loaded}}, open({out!r}, "w"))
 """
 
 
@@ -48,6 +56,9 @@ def run_script(tmp_path: Path, name: str, method: str, mixup: float, kill_after_
 def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, method, mixup):
     uninterrupted = run_script(tmp_path, "clean", method, mixup, kill_after_checkpoint=False)
     resumed = run_script(tmp_path, "killed", method, mixup, kill_after_checkpoint=True)
+    assert uninterrupted.pop("resumed_after") == [None]
+    [after] = resumed.pop("resumed_after")  # the rerun read the killed run's checkpoint: a resume, not a restart
+    assert after is not None and 1 <= after < 5
     assert resumed == uninterrupted
 
 
