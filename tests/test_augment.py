@@ -29,14 +29,23 @@ def test_extreme_offsets_show_the_zero_padding():
     assert torch.equal(centre, image)
 
 
-def test_random_offsets_cover_0_to_8_and_flip_half_the_time():
+def test_random_offsets_cover_0_to_8_evenly_flip_half_the_time_and_move_the_image_as_drawn():
     images = torch.zeros(4000, 1, 32, 32, dtype=torch.uint8)
-    images[:, :, 0, 0] = 255  # a marker pixel: its new position reveals offset and flip
-    out = crop_flip_with(images, *draw_crop_flip(len(images), torch.Generator().manual_seed(0), "cpu"))
-    found = (out[:, 0] == 255).nonzero()
-    rows = 4 - found[:, 1]  # marker lands at row 4 - dy (only when dy <= 4)
-    assert set(rows.tolist()) == set(range(0, 5))
-    assert out.shape == images.shape
+    images[:, :, 16, 16], images[:, :, 16, 17] = 255, 128  # an asymmetric marker: its place gives offset and flip
+    offsets, flips = draw_crop_flip(len(images), torch.Generator().manual_seed(0), "cpu")
+    out = crop_flip_with(images, offsets, flips)
+    bright = (out[:, 0] == 255).nonzero()
+    assert torch.equal(bright[:, 0], torch.arange(4000))  # every marker stays inside the crop, once
+    row, col = bright[:, 1], bright[:, 2]
+    seen_flipped = out[:, 0][torch.arange(4000), row, col - 1] == 128  # the dimmer pixel now left of the bright one
+    # the marker sits at (20, 20) of the zero-padded image: a crop from (dy, dx) puts it at (20 - dy, 20 - dx),
+    # and a flip of the crop moves column c to 31 - c
+    dy, dx = 20 - row, torch.where(seen_flipped, col - 11, 20 - col)
+    assert torch.equal(dy, offsets[:, 0]) and torch.equal(dx, offsets[:, 1]) and torch.equal(seen_flipped, flips)
+    for drawn in (dy, dx):
+        shares = torch.bincount(drawn, minlength=9) / len(drawn)
+        assert len(shares) == 9 and torch.allclose(shares, torch.full((9,), 1 / 9), atol=0.02)
+    assert abs(flips.float().mean().item() - 0.5) < 0.03
 
 
 def test_normalize_uses_cifar_statistics():

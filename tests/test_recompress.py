@@ -112,7 +112,7 @@ def test_error_shares_put_a_grey_change_in_y_and_split_a_blue_one_by_the_jpeg_tr
     assert error_shares(reference, reference) == {"Y": 0.0, "Cb": 0.0, "Cr": 0.0}
 
 
-def test_chroma_pooling_keeps_the_luma_moves_the_colour_and_leaves_block_constant_colour_alone():
+def test_chroma_pooling_keeps_the_luma_moves_the_colour_and_leaves_grey_alone():
     from PIL import Image
 
     images = smooth_images(seed=1)
@@ -170,3 +170,21 @@ def test_the_copy_is_4_2_0_so_only_the_chroma_step_repeats_its_subsampling(real_
     assert 29 < median_psnr(images, q55) < 32 and 39 < median_psnr(images, chroma) < 43
     assert 0.5 < error_shares(images, q55)["Y"] < 0.7  # the JPEG step: mostly luma
     assert error_shares(images, chroma)["Y"] < 0.15  # the chroma step: nearly all colour
+
+
+def test_chroma_pooling_averages_colour_over_exactly_block_x_block_pixels():
+    from PIL import Image
+
+    stripes = np.full((32, 32, 3), 128, dtype=np.uint8)  # Y = Cr = 128; Cb alternates +-40 in 2-column stripes
+    stripes[:, :, 1] = np.where(np.arange(32) % 4 < 2, 168, 88)[None, :]
+    image = np.asarray(Image.fromarray(stripes, "YCbCr").convert("RGB"))[None]
+
+    def cb(batch):
+        return np.asarray(Image.fromarray(batch[0]).convert("YCbCr"))[..., 1].astype(float)
+
+    assert cb(image).std() > 35  # the stripes survive the round trip through RGB
+    assert cb(chroma_pool(image, 4)).std() < 1.5  # a 4 x 4 block holds one stripe of each sign: flat
+    assert cb(chroma_pool(image, 8)).std() < 1.5
+    assert cb(chroma_pool(image, 2)).std() > 15  # a 2 x 2 block lies inside one stripe: the stripes stay
+    solid = np.broadcast_to(np.array([200, 120, 40], dtype=np.uint8), (1, 32, 32, 3)).copy()
+    assert np.abs(chroma_pool(solid, 4).astype(int) - solid).max() <= 2  # block-constant colour: kept, up to rounding
