@@ -167,3 +167,26 @@ def test_streamed_training_with_mixup_and_cmo(images, recipe, changes):
     output = train_stage_one(config, data, progress=False)
     assert np.isfinite(output.history.loss).all() and output.metrics["test_images"] == 12
     assert output.metrics["final"]["splits"]["few_classes"] == 4  # every tiny class has < 20 images
+
+
+def test_the_colour_jitter_has_brightness_contrast_and_saturation_0_4_and_no_hue():
+    from PIL import Image
+
+    from ltlib.data.lists import NORMALISATION, imagenet_transforms
+
+    mean, std = (torch.tensor(v)[:, None, None] for v in NORMALISATION["default"])
+
+    def pixels(colour, seed):  # the jittered solid image's one colour, 0..255
+        torch.manual_seed(seed)
+        image = imagenet_transforms(True, 16)(Image.new("RGB", (40, 30), colour))
+        return ((image * std + mean) * 255)[:, 8, 8]
+
+    # grey: contrast and saturation blend it with itself, so only brightness moves it, by a factor in [0.6, 1.4]
+    grey = torch.stack([pixels((128, 128, 128), seed)[0] / 128 for seed in range(300)])
+    assert grey.min() > 0.6 - 0.01 and grey.max() < 1.4 + 0.01 and grey.min() < 0.63 and grey.max() > 1.37
+    # a colour: brightness, contrast and saturation each scale the channel differences by their factor, so
+    # (R - B) moves by their product, beyond brightness's [0.6, 1.4]; a hue shift would reorder the channels
+    coloured = torch.stack([pixels((100, 60, 20), seed) for seed in range(300)])
+    assert (coloured[:, 0] > coloured[:, 1]).all() and (coloured[:, 1] >= coloured[:, 2]).all()
+    spread = (coloured[:, 0] - coloured[:, 2]) / 80
+    assert spread.min() < 0.5 and spread.max() > 1.6
