@@ -47,7 +47,8 @@ def test_saved_entry_carries_checksums_and_loads(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))  # temporary files were renamed away
 
 
-@pytest.mark.parametrize("damage", ["truncate_model", "corrupt_metrics", "truncate_config", "other_version"])
+@pytest.mark.parametrize("damage", ["truncate_model", "corrupt_metrics", "truncate_config", "other_version",
+                                    "other_config"])
 def test_damaged_entries_are_rejected_with_a_message(tmp_path, damage):
     config = RunConfig(epochs=2, warmup_epochs=0, milestones=())
     result = save_result(config, fake_output(config).model, {"final_top1": 1.0, "class_counts": [1] * 10}, tmp_path)
@@ -62,11 +63,17 @@ def test_damaged_entries_are_rejected_with_a_message(tmp_path, damage):
     elif damage == "truncate_config":
         (folder / "config.json").write_text((folder / "config.json").read_text()[:40])
         reason = "unreadable entry"
-    else:
+    elif damage == "other_version":
         stored = json.loads((folder / "config.json").read_text())
         stored["ltlib_version"] = "0.0.1"
         (folder / "config.json").write_text(json.dumps(stored))
         reason = "written by ltlib 0.0.1"
+    else:  # an entry of another run in this config's place (its checksums intact)
+        stored = json.loads((folder / "config.json").read_text())
+        assert stored["config"]["seed"] == 0
+        stored["config"]["seed"] = 5
+        (folder / "config.json").write_text(json.dumps(stored))
+        reason = "its stored config differs from the one asked for"
     with pytest.warns(UserWarning, match=reason):
         assert load_result(config, tmp_path) is None
 

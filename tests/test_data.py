@@ -1,7 +1,6 @@
 """Long-tailed CIFAR construction, sources, splits and list datasets."""
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -155,15 +154,19 @@ def test_malformed_pickle_shape_is_rejected(tmp_path):
         load_cifar("cifar100", "train", folder)
 
 
-def test_npz_checksum_failure(tmp_path, real_cifar10):
-    import os
+def test_a_known_npz_file_is_checked_against_its_sha256(tmp_path, monkeypatch):
+    from ltlib.data import cifar
+    from ltlib.storage import sha256_file
 
-    source = os.environ["LTLIB_DATA"]
-    shutil.copy(f"{source}/cifar10_test.npz", tmp_path / "cifar10_test.npz")
-    with open(tmp_path / "cifar10_test.npz", "r+b") as handle:
+    path = tmp_path / "cifar10_test.npz"
+    images = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    np.savez(path, x_test=images, y_test=np.arange(20) % 10)
+    monkeypatch.setitem(cifar.KNOWN_NPZ_SHA256, "cifar10_test.npz", sha256_file(path))
+    assert np.array_equal(load_cifar("cifar10", "test", tmp_path).images, images)  # intact: loads
+    with open(path, "r+b") as handle:
         handle.seek(1000)
         handle.write(b"corrupted")
-    with pytest.raises(DataError, match="sha256"):
+    with pytest.raises(DataError, match="cifar10_test.npz fails its sha256 check"):
         load_cifar("cifar10", "test", tmp_path)
 
 
