@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from ltlib import plans
 from ltlib.cli import build_parser, main
 from ltlib.config import RunConfig
 
@@ -53,7 +54,10 @@ def test_reproduction_writes_the_report_and_the_readme_status_from_one_store_rea
     monkeypatch.setattr(readmestatus, "README", readme)
     assert main(["reproduction", "--out", str(report)]) == 0
     assert f"wrote {report} and the status atop {readme}" in capsys.readouterr().out
-    assert "stale" not in readme.read_text() and "0 of " in readme.read_text()  # nothing stored
+    tiers = plans.cpu_core_tiers("paper")
+    status = readme.read_text()  # nothing stored: every tier at 0 of its runs
+    assert "stale" not in status and f"0 of {sum(len(configs) for _, configs in tiers)} runs of its plan" in status
+    assert all(f"tier {name.split()[0]}: 0 / {len(configs)}" in status for name, configs in tiers)
     assert report.read_text().count("pending") > 20 and reads and len(reads) == len(set(reads))
     before = readme.read_text()
     assert main(["reproduction", "--out", str(report), "--no-readme"]) == 0

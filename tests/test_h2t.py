@@ -10,24 +10,9 @@ from ltlib.data.augment import normalize
 from ltlib.data.streaming import Layout
 
 from ltlib.config import RunConfig, StageTwoConfig
-from ltlib.methods.h2t import StageTwoObjective, fuse, fusion_channels
+from ltlib.methods.h2t import StageTwoObjective, fusion_channels
 from ltlib.train import seeded_generator, train_stage_one, train_stage_two
 from test_train import tiny_config, tiny_data
-
-
-@pytest.mark.parametrize("p", [0.0, 0.1, 0.25, 0.5, 0.99, 1.0])
-def test_exactly_int_p_d_channels_come_from_the_fusing_branch(p):
-    fused, fusing = torch.randn(4, 64, 3, 3), torch.randn(4, 64, 3, 3)
-    channels = fusion_channels(p, 64, "random", torch.Generator().manual_seed(0))
-    out = fuse(fused, fusing, channels)
-    changed = [c for c in range(64) if not torch.equal(out[:, c], fused[:, c])]
-    assert len(changed) == int(p * 64) == len(channels)
-    for c in range(64):
-        assert torch.equal(out[:, c], fusing[:, c] if c in changed else fused[:, c])
-    if p == 0:
-        assert torch.equal(out, fused)
-    if p == 1:
-        assert torch.equal(out, fusing)
 
 
 @pytest.mark.parametrize("selection, expected", [("first", [0, 1, 2]), ("middle", [3, 4, 5]), ("last", [7, 8, 9])])

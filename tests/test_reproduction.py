@@ -92,7 +92,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
             in text)
     assert "supports the direction beyond the test set's sampling" in text
     assert "| 2 / 7 | 3.3 |" in text  # tier 1: two stored runs of 6,000 s each
-    assert "the paper's number is" in text and "seed" in text
+    assert "the paper's number is" in text and "one training seed (0) per row: an interval covers" in text
     below = [(paper - 100 * correct.mean(), paper - best) for correct, paper, best in ((base, 79.15, 79.0),
              (method, 82.87, 83.0)) if paper > wilson_interval(int(correct.sum()), 10000)[1]]
     assert below and (f"{len(below)} of the 2 stored rows that have one lie below the paper's number beyond our "

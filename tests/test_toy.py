@@ -40,3 +40,6 @@ def test_h2t_on_two_channels_replaces_int_p_d_of_them_and_moves_the_boundary():
         if not name.startswith("classifier"):
             assert torch.equal(value, dr.state_dict()[name]) and torch.equal(value, fused.state_dict()[name])
     assert not torch.equal(dr.classifier.weight, fused.classifier.weight)
+    with torch.no_grad():  # the regions moved: the two classifiers label many test points differently
+        moved = (dr(data.test_images).argmax(1) != fused(data.test_images).argmax(1)).float().mean()
+    assert moved > 0.1
