@@ -37,8 +37,8 @@ def _cost(test: dict) -> str:
 
 
 def reading(steps: dict[str, dict]) -> str:
-    """What the stored steps (``{step name: McNemar test against the copy}``) say, in one paragraph that reads on
-    after "where" (the README's status) or capitalised (REPRODUCTION.md): each step's cost, and the bound the
+    """What the stored steps (``{step name: McNemar test against the copy}``) say, in one paragraph (lower-case first
+    letter; REPRODUCTION.md capitalises it; the README has :func:`summary`): each step's cost, and the bound the
     quantisation step and the chroma step put together on the copy's own loss under the stated assumption (each part
     never below :data:`READABLE`, what a second seed may move a CE run)."""
     first, chroma = steps.get(QUANTISATION), steps.get(SUBSAMPLING)
@@ -47,15 +47,13 @@ def reading(steps: dict[str, dict]) -> str:
     text = [f"a second JPEG loss as large as the copy's own (q{QUALITIES[0]}) changes CE's final top-1 by {_cost(first)}."
             " It repeats the copy's quantisation but hardly its chroma subsampling (4:2:0 left the copy's chroma "
             "without the detail a second pass would remove)"]
-    parts = [max(-first["difference"], READABLE)]
     if chroma is None:
         text[-1] += (f"; halving the chroma grid once more (chroma pooled over {CHROMA_BLOCK} x {CHROMA_BLOCK} pixels) "
                      "is not stored yet, so the bound below covers the quantisation alone.")
     else:
         text[-1] += (f"; halving the chroma grid once more (chroma pooled over {CHROMA_BLOCK} x {CHROMA_BLOCK} pixels) "
                      f"changes it by {_cost(chroma)}.")
-        parts.append(max(-chroma["difference"], READABLE))
-    bound = f"{parts[0]:.1f} + {parts[1]:.1f} = {sum(parts):.1f}" if len(parts) == 2 else f"{parts[0]:.1f}"
+    bound = _bound(steps)
     text.append("The copy's own loss (official to copy) cannot be measured here; if each part of it cost no more than "
                 "the next step of its kind measured here (as when each further loss of a kind costs at least as much "
                 f"as the one before; a step below {READABLE} point counts as {READABLE}, what a second seed may move a "
@@ -68,6 +66,32 @@ def reading(steps: dict[str, dict]) -> str:
                     f"(p = {larger['p_value']:.2g}){ratio}.")
     text.append(_chance(steps))
     return " ".join(text)
+
+
+def _bound(steps: dict[str, dict]) -> str:
+    """The bound on the copy's own loss: the quantisation step plus the chroma step where stored, each counted as at
+    least :data:`READABLE` (``"1.6 + 0.6 = 2.2"``, or ``"1.6"`` before the chroma step is stored)."""
+    parts = [max(-steps[name]["difference"], READABLE) for name in (QUANTISATION, SUBSAMPLING) if name in steps]
+    return f"{parts[0]:.1f} + {parts[1]:.1f} = {sum(parts):.1f}" if len(parts) == 2 else f"{parts[0]:.1f}"
+
+
+def summary(steps: dict[str, dict]) -> str:
+    """The README's short form of :func:`reading`, one paragraph after the gap to the papers: the steps' changes,
+    the second seed's, and the bound, pointing to REPRODUCTION.md for the assumption it rests on."""
+    first, chroma, seed = steps.get(QUANTISATION), steps.get(SUBSAMPLING), steps.get(SECOND_SEED)
+    opening = "As far as the data goes: ours is a JPEG-q75 copy of CIFAR-10"
+    if first is None:
+        return (f"{opening}; CE trained again on the copy re-encoded as JPEG q{QUALITIES[0]} (tier {TIER.split()[0]}, "
+                "REPRODUCTION.md, 'Data sensitivity') is pending.")
+    said = [f"one more JPEG loss as large as its own changes CE's final top-1 by {first['difference']:+.2f} points "
+            f"(p = {first['p_value']:.2g})"]
+    if chroma is not None:
+        said.append(f"halving its chroma grid again by {chroma['difference']:+.2f} (p = {chroma['p_value']:.2g})")
+    if seed is not None:
+        said.append(f"a second training seed moved CE by {seed['difference']:+.2f}")
+    listed = said[0] if len(said) == 1 else f"{', '.join(said[:-1])}, and {said[-1]}"
+    return (f"{opening}; {listed}. Under the assumption stated in REPRODUCTION.md ('Data sensitivity'), the copy's "
+            f"own loss accounts for at most about {_bound(steps)} of the points the rows lie below the papers'.")
 
 
 def _chance(steps: dict[str, dict]) -> str:

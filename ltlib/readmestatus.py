@@ -55,9 +55,8 @@ def status(view: StoreView, today: str | None = None, figures: Path = FIGURES) -
                   f"{metrics['best_top1']:.2f} |" for table, label, value, metrics in rows]
         gaps = [reproduction.row_gap(value, metrics) for _, _, value, metrics in rows if value is not None]
         if gaps:
-            lines += ["", f"Against the papers' CIFAR-10-LT numbers: {reproduction.gap_summary(gaps)}. What may "
-                          "cause it: REPRODUCTION.md, protocol and 'Data sensitivity', where "
-                          f"{compressionreport.reading(compressionreport.steps(view))}"]
+            lines += ["", f"Against the papers' CIFAR-10-LT numbers: {reproduction.gap_summary(gaps)}. "
+                          f"{compressionreport.summary(compressionreport.steps(view))}"]
     else:
         lines.append("No run of SMART Table 1 or H2T Table 6 is stored yet.")
     assessed = reproduction.comparisons_section(view)[1]
