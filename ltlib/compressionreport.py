@@ -28,12 +28,13 @@ def steps(view: StoreView, profile_name: str = "paper") -> dict[str, dict]:
     return {name: test for name, test in found.items() if test is not None}
 
 
-def _cost(test: dict) -> str:
+def _cost(test: dict, floor: bool = True) -> str:
     """A step's change and its test, with a word where the test images cannot tell it from no change
-    (p >= :data:`ltlib.significance.LEVEL`) and where it is below what a second seed may move a CE run."""
+    (p >= :data:`ltlib.significance.LEVEL`) and, with ``floor``, where it is below what a second seed may move a CE run
+    (:data:`READABLE`; the second seed's own change goes without that word)."""
     unread = ": not distinguishable from no change on these test images" if test["p_value"] >= LEVEL else ""
     return (f"{test['difference']:+.2f} points (exact McNemar p = {test['p_value']:.2g}{unread})"
-            + (f", less than {READABLE} point" if -test["difference"] < READABLE else ""))
+            + (f", less than {READABLE} point" if floor and -test["difference"] < READABLE else ""))
 
 
 def reading(steps: dict[str, dict]) -> str:
@@ -82,7 +83,7 @@ def summary(steps: dict[str, dict]) -> str:
     opening = "As far as the data goes: ours is a JPEG-q75 copy of CIFAR-10"
     if first is None:
         return (f"{opening}; CE trained again on the copy re-encoded as JPEG q{QUALITIES[0]} (tier {TIER.split()[0]}, "
-                "REPRODUCTION.md, 'Data sensitivity') is pending.")
+                "REPRODUCTION.md, 'Data sensitivity') is pending. REPRODUCTION.md's protocol names the other suspects.")
     said = [f"one more JPEG loss as large as its own changes CE's final top-1 by {first['difference']:+.2f} points "
             f"(p = {first['p_value']:.2g})"]
     if chroma is not None:
@@ -91,7 +92,8 @@ def summary(steps: dict[str, dict]) -> str:
         said.append(f"a second training seed moved CE by {seed['difference']:+.2f}")
     listed = said[0] if len(said) == 1 else f"{', '.join(said[:-1])}, and {said[-1]}"
     return (f"{opening}; {listed}. Under the assumption stated in REPRODUCTION.md ('Data sensitivity'), the copy's "
-            f"own loss accounts for at most about {_bound(steps)} of the points the rows lie below the papers'.")
+            f"own loss accounts for at most about {_bound(steps)} of the points the rows lie below the papers'. "
+            "REPRODUCTION.md's protocol names the other suspects.")
 
 
 def _chance(steps: dict[str, dict]) -> str:
@@ -107,7 +109,7 @@ def _chance(steps: dict[str, dict]) -> str:
     if sizes:
         sizes[0] = sizes[0].replace(" step ", " step is ") + " that"
     return (f"Each step is one training seed: {where} moves the final top-1 by "
-            f"{_cost(seed).replace(f', less than {READABLE} point', '')} against seed 0, what a retraining alone "
+            f"{_cost(seed, floor=False)} against seed 0, what a retraining alone "
             "moved it here" + (f"; in size, {', '.join(sizes)}." if sizes else "."))
 
 

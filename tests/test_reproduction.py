@@ -112,7 +112,8 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     assert 'src="figures/03_tail_prediction_frequency_cifar10.png"' in status and "02_confusion" not in status
     assert "(figures/notebooks/03_tail_prediction_frequency.ipynb)" in status
     assert ("As far as the data goes: ours is a JPEG-q75 copy of CIFAR-10; CE trained again on the copy re-encoded "
-            "as JPEG q55 (tier 5, REPRODUCTION.md, 'Data sensitivity') is pending." in status)
+            "as JPEG q55 (tier 5, REPRODUCTION.md, 'Data sensitivity') is pending. REPRODUCTION.md's protocol names the "
+            "other suspects." in status)
 
 
 def test_a_readme_without_the_status_markers_is_an_error_naming_them(tmp_path, monkeypatch):
@@ -351,7 +352,8 @@ def test_the_data_sensitivity_section_sets_each_change_against_the_copy_and_boun
         "As far as the data goes: ours is a JPEG-q75 copy of CIFAR-10; one more JPEG loss as large as its own changes "
         "CE's final top-1 by -1.50 points (p = 0.01), halving its chroma grid again by -0.30 (p = 0.4), and a second "
         "training seed moved CE by +0.50. Under the assumption stated in REPRODUCTION.md ('Data sensitivity'), the "
-        "copy's own loss accounts for at most about 1.5 + 0.6 = 2.1 of the points the rows lie below the papers'.")
+        "copy's own loss accounts for at most about 1.5 + 0.6 = 2.1 of the points the rows lie below the papers'. "
+        "REPRODUCTION.md's protocol names the other suspects.")
     assert compressionreport.reading(reseeded).endswith(
         "moves the final top-1 by +0.50 points (exact McNemar p = 0.2: not distinguishable from no change on these test "
         "images) against seed 0, what a retraining alone moved it here; in size, the q55 step is 3.0 times that, the "
