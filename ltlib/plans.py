@@ -87,7 +87,9 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
     7. second seed: the runs of the central comparisons (DR+H2T vs DR, BSCE+SMART vs BSCE, SMART vs CE) at
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
        seed, and the seed-to-seed spread is measured;
-    8. SMART's ablations: the rest of SMART Table 4 (Minority Aug. + BSCE, the row without Eq. 11's weights that
+    8. SMART's ablations: first SMART with its tail-dominated batch drawn by the reverse sampler (the other reading
+       of "tail-class dominated": on CIFAR-10-LT the default balanced batch is 20 % tail classes, so it tests whether
+       the reading behind every SMART row makes SMART all but idle here); then the rest of SMART Table 4 (Minority Aug. + BSCE, the row without Eq. 11's weights that
        BSCE+SMART is compared with; Eq. 11's weights without the augmentation, with CE and with BSCE), Table 5 (the feature layers 1-3, the fixed EMA momenta) and the other form
        of Eq. 11 (:func:`ltlib.tables.smart_parts_rows`); CIFAR-100-LT tables in the paper, so the direction only;
     9. SMART's tau sweep (notebook 06, SMART Fig. 4a): tau x the head choices, the last tier because it is the
@@ -114,8 +116,11 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
          [config for label, _, config in tables.smart_parts_rows(profile_name, **common)
           if label in (tables.TWO_BATCHES, tables.WITH_AUGMENTATION)]),
         (replicates.TIER, [config for _, _, config in replicates.runs(profile_name, seed + 1, dataset)]),
-        ("8 SMART's ablations: the rest of Table 4, Table 5's layers and momenta, Eq. 11's other form",
-         [*row_configs(tables.smart_table4_rows(profile_name, **common)),
+        ("8 SMART's ablations: the tail batch's sampler, the rest of Table 4, Table 5's layers and momenta, "
+         "Eq. 11's other form",
+         [*(config for label, _, config in tables.smart_parts_rows(profile_name, **common)
+            if label == tables.REVERSE_TAIL),
+          *row_configs(tables.smart_table4_rows(profile_name, **common)),
           *row_configs(tables.smart_table5_rows(profile_name, **common)),
           *row_configs(tables.smart_parts_rows(profile_name, **common))]),
         ("9 SMART's tau sweep (notebook 06)", list(runsets.tau_sweep(profile_name, **common).values())),

@@ -81,8 +81,10 @@ MIXUP_READINGS = "CE + mixup vs plain CE (H2T Table 6's two readings of 'CE loss
 #: SMART's two head rules (which classes count as head: the paper does not say), one paper number for both
 HEAD_RULES = "SMART's head rule: half vs many (one paper number for both)"
 BSCE_HEAD_RULES = "BSCE+SMART's head rule: half vs many (one paper number for both)"
+#: the two readings of SMART's "tail-class dominated" batch (the paper names no sampler)
+TAIL_SAMPLERS = "SMART's tail batch: reverse vs class-balanced sampler (the paper names none)"
 #: pairs of two readings of one paper row: no paper Δ, no direction to support; a verdict says whether they differ
-READINGS = (MIXUP_READINGS, HEAD_RULES, BSCE_HEAD_RULES)
+READINGS = (MIXUP_READINGS, HEAD_RULES, BSCE_HEAD_RULES, TAIL_SAMPLERS)
 #: (label, table, baseline row prefix, method row prefix): pairs compared on the same test images
 COMPARISONS = [
     ("DR+H2T vs DR (H2T Table 6)", "H2T Table 6", "DR (", "DR+H2T ("),
@@ -100,6 +102,8 @@ COMPARISONS = [
     # SMART's parts, one at a time (where a part moves the accuracy; no paper Δ)
     ("SMART's two batches vs CE", PARTS, "CE", tables.TWO_BATCHES),
     ("Minority Aug. (Eq. 6) vs the two batches alone", PARTS, tables.TWO_BATCHES, tables.WITH_AUGMENTATION),
+    (TAIL_SAMPLERS, PARTS, f"{tables.SMART_LABEL}, Eq. 11 share", tables.REVERSE_TAIL),
+    ("SMART with a reverse-sampled tail batch vs CE", PARTS, "CE", tables.REVERSE_TAIL),
     # CIFAR-100-LT in the paper, CIFAR-10-LT here: the direction only
     ("Minority Aug. vs CE (SMART Table 4; paper Δ on CIFAR-100-LT)", "SMART Table 4", "CE", "Minority Aug. + CE"),
     # Eq. 11's weights (ltlib's share form) vs none: SMART's parts' last step, with the paper's Δ

@@ -8,6 +8,7 @@ entry whose stored config or version does not match what was asked is rejected a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -301,11 +302,13 @@ def describe(config) -> str:
         parts.append(f"mixup {config.mixup_alpha:g}")
     if config.drw_epoch:
         parts.append(f"DRW@{config.drw_epoch}")
-    if config.method == "smart":
-        defaults = RunConfig()
-        parts += [f"{name[6:]} {getattr(config, name)}" for name in ("smart_head_rule", "smart_head_choice", "smart_tau",
-                                                                     "smart_layer", "smart_momentum", "smart_augment",
-                                                                     "smart_weights", "smart_weight_form")
+    if config.method in ("smart", "cmo"):  # its settings off their defaults, the ablated ones first
+        defaults, prefix = RunConfig(), f"{config.method}_"
+        first = ("smart_head_rule", "smart_head_choice", "smart_tau", "smart_layer", "smart_momentum", "smart_augment",
+                 "smart_weights", "smart_weight_form") if config.method == "smart" else ()
+        names = [*first, *(field.name for field in dataclasses.fields(RunConfig)
+                           if field.name.startswith(prefix) and field.name not in first)]
+        parts += [f"{name[len(prefix):]} {getattr(config, name)}" for name in names
                   if getattr(config, name) != getattr(defaults, name)]
     if config.jpeg_quality:
         parts.append(f"data re-encoded as JPEG q{config.jpeg_quality}")

@@ -161,21 +161,26 @@ def smart_table5_rows(profile_name: str, **common):
 #: the rows of :func:`smart_parts_rows` that add one part of SMART at a time
 TWO_BATCHES = "SMART's two batches alone (no Eq. 6 augmentation, no Eq. 11 weights)"
 WITH_AUGMENTATION = "SMART's two batches + Minority Aug. (Eq. 6), no Eq. 11 weights"
+#: SMART with its tail-dominated batch drawn by the reverse sampler: the other reading of "tail-class dominated"
+REVERSE_TAIL = f"{SMART_LABEL}, tail batch by the reverse sampler (q ∝ 1/n)"
 
 
 def smart_parts_rows(profile_name: str, **common):
     """SMART built up one part at a time (ltlib; no paper number), all with CE on CMO's schedule: CE; Algorithm 1's
     two batches (tail-dominated + instance-sampled) with neither Eq. 6's augmentation nor Eq. 11's weights; the
     two batches with the augmentation (= SMART Table 4's "Minority Aug. + CE"); all three (SMART, ltlib's ``share``
-    form of Eq. 11); and the earlier ``frobenius`` form of Eq. 11. Side by side they say which part moves the
-    accuracy, and which way: the paper ablates the augmentation and the weights (Table 4) but not the sampling."""
+    form of Eq. 11); the earlier ``frobenius`` form of Eq. 11; and SMART with its tail-dominated batch drawn by the
+    reverse sampler (:data:`REVERSE_TAIL`: on CIFAR-10-LT the default class-balanced batch is 20 % tail classes under
+    the many rule, the reverse one 64 %; ``ltlib.methods.smart``, "Batches"). Side by side they say which part moves
+    the accuracy, and which way: the paper ablates the augmentation and the weights (Table 4) but not the sampling."""
     base = smart_base(profile_name, **common)
     smart = base.replace(method="smart")
     return [("CE", None, base),
             (TWO_BATCHES, None, smart.replace(smart_augment=False, smart_weights=False)),
             (WITH_AUGMENTATION, None, smart.replace(smart_weights=False)),
             *((f"{SMART_LABEL}, Eq. 11 {form}", None, smart.replace(smart_weight_form=form))
-              for form in ("share", "frobenius"))]
+              for form in ("share", "frobenius")),
+            (REVERSE_TAIL, None, smart.replace(smart_tail_sampler="reverse"))]
 
 
 def h2t_stage_one(profile_name: str, **common) -> RunConfig:

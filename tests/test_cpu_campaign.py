@@ -103,7 +103,12 @@ def test_tiers_eight_and_nine_train_every_other_smart_ablation_row_and_the_tau_s
     rows = [c for rows in (tables.smart_table4_rows("paper"), tables.smart_table5_rows("paper"),
                            tables.smart_parts_rows("paper")) for _, _, c in rows]
     assert {c.hash() for c in ablations} == {c.hash() for c in rows} - earlier  # every row, each once
-    assert ablations[0] == tables.smart_table4_rows("paper")[2][2]  # Minority Aug. + BSCE: completes Table 4 first
+    smart = runsets.margins("paper")["SMART"]
+    # first the other reading of the tail-dominated batch: SMART as in tier 3 but for its sampler
+    assert ablations[0].smart_tail_sampler == "reverse" and ablations[0].replace(smart_tail_sampler="balanced") == smart
+    assert "tail_sampler reverse" in describe(ablations[0]) and "tail_sampler" not in describe(smart)
+    ablations = ablations[1:]
+    assert ablations[0] == tables.smart_table4_rows("paper")[2][2]  # Minority Aug. + BSCE: completes Table 4
     assert (ablations[0].method, ablations[0].loss, ablations[0].smart_weights) == ("smart", "bsce", False)
     assert [(c.loss, c.smart_augment, c.smart_weights) for c in ablations[1:3]] == [("ce", False, True),
                                                                                     ("bsce", False, True)]  # W alone

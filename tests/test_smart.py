@@ -243,3 +243,22 @@ def test_gradients_reach_the_backbone_through_augmented_features_and_eval_is_unt
         seen_before = smart.statistics.seen.clone()
         assert torch.equal(model(images, hook=hook), model(images))  # SMART costs nothing at inference
         assert torch.equal(smart.statistics.seen, seen_before)  # and learns nothing from test data
+
+
+def test_how_tail_dominated_the_tail_batch_is_as_the_docstring_says():
+    """The shares of tail classes in the tail-dominated batch that ltlib.methods.smart ("Batches") states, under the
+    many rule: 65 % (balanced) on CIFAR-100-LT IF 100; 20 % (balanced) and 64 % (reverse) on CIFAR-10-LT IF 100."""
+    from ltlib.data.longtail import long_tailed_counts
+    from ltlib.data.samplers import class_probabilities
+    from ltlib.methods.smart import head_class_mask
+
+    def tail_share(n_max, classes, sampler):
+        counts = long_tailed_counts(n_max, classes, 100)
+        return float(class_probabilities(sampler, counts)[~head_class_mask(counts, "many")].sum())
+
+    cifar10 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]  # FACTS: n_i = int(5000 * 0.01 ** (i / 9))
+    assert list(long_tailed_counts(5000, 10, 100)) == cifar10
+    assert tail_share(5000, 10, "balanced") == pytest.approx(2 / 10)
+    reverse = (1 / 83 + 1 / 50) / sum(1 / n for n in cifar10)
+    assert tail_share(5000, 10, "reverse") == pytest.approx(reverse) and round(100 * reverse) == 64
+    assert tail_share(500, 100, "balanced") == pytest.approx(0.65)  # 35 many-shot classes of 100

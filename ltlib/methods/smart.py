@@ -61,9 +61,13 @@ ResNet-32: 1 = stem (16 ch, 32x32), 2 = layer1 (16 ch), 3 = layer2 (32 ch, 16x16
 layer1..layer4.
 
 **Weights (Eq. 10-11).** ``omega = 1`` for every sample except the augmented ones (tail-class
-samples of the tail-dominated batch), which get ``omega = (1/C) sum_jk Sigma_th[j, k]`` (C =
-channels); the loss is ``mean_i omega_i l_i`` over both batches (CE or BSCE). Weights can be on
-with augmentation off (Table 4), then ``Sigma_th`` only weights.
+samples of the tail-dominated batch), which get Eq. 11's weight of ``Sigma_th`` (literally ``(1/C) sum_jk
+Sigma_th[j, k]``, C = channels; under ``normalize`` the ``weight_form`` above, ``share`` by default). Eq. 11 gives
+the weight to D^T's samples; ltlib reads that as the samples Eq. 6 augments (the tail-class ones), so a head-class
+sample of the tail-dominated batch keeps ``omega = 1``. The loss is ``mean_i omega_i l_i`` over both batches (CE
+or BSCE): Eq. 11 sets ``omega = 1`` for D^H's samples, so they are in the loss, although Algorithm 1's line 11
+writes only the augmented batch. Weights can be on with augmentation off (Table 4), then ``Sigma_th`` only
+weights.
 
 **Memory at 2048 channels (``block``, a decision for the large benchmarks).** Eq. 3 keeps a ``C x C``
 covariance per class: for ResNet-50's last stage (C = 2048) and ImageNet-LT's 1000 classes that is
@@ -82,14 +86,20 @@ C = 2048, 32 maps of 7 x 7, two steps): statistics 0.98 GiB, peak process memory
 ``g = 128``; +2.30 GiB, 1.5 s at ``g = 256``.
 
 **Head and tail.** ``head_rule = 'many'`` (default): head classes are the *many* split (> 100
-training images), the paper's own split, all others are tail; ``'half'``: the ceil(C/2) largest
+training images), the split the paper reports by (§4.1; it names no head/tail split for SMART itself), all
+others are tail; ``'half'``: the ceil(C/2) largest
 classes are head. A tail sample's head class ``k_h`` is drawn per sample and step: ``online``
 uniformly among head classes; offline (a similarity source) uniformly among the ``top_k = 5``
 head classes most similar to its class (all head classes when there are fewer than ``top_k``). A pair
 is augmented only once ``k_h`` has statistics.
 
 **Batches (Algorithm 1).** Each step draws a tail-dominated batch (``balanced`` or ``reverse``
-sampler) and a head-dominated batch (``instance``). ``batches = 'full'`` (default, the paper's
+sampler) and a head-dominated batch (``instance``). The paper names no sampler for D^T ("tail-class dominated")
+and says it follows CMO, whose minority batch is class-balanced: ``balanced`` is the default. How tail-dominated
+that is depends on the head rule: under ``many`` a balanced batch is 65 % tail classes on CIFAR-100-LT IF 100 but
+20 % on CIFAR-10-LT IF 100 (2 of its 10 classes have <= 100 images), where only ``reverse`` (``q_c ∝ 1 / n_c``,
+64 %) makes D^T tail-dominated; the paper profile trains that reading too (``tables.REVERSE_TAIL``).
+``batches = 'full'`` (default, the paper's
 Algorithm 1): each of ``|B| = batch_size`` images, so a step sees ``2 |B|`` images; an epoch has
 ``N // |B|`` steps, its head-dominated batches are one pass over the data like a baseline epoch, plus
 as many tail-dominated images (twice a baseline epoch's compute). ``'half'``: each of
