@@ -99,6 +99,9 @@ and says it follows CMO, whose minority batch is class-balanced: ``balanced`` is
 that is depends on the head rule: under ``many`` a balanced batch is 65 % tail classes on CIFAR-100-LT IF 100 but
 20 % on CIFAR-10-LT IF 100 (2 of its 10 classes have <= 100 images), where only ``reverse`` (``q_c ∝ 1 / n_c``,
 64 %) makes D^T tail-dominated; the paper profile trains that reading too (``tables.REVERSE_TAIL``).
+Algorithm 1 samples D^T and D^H once, before its epoch loop, and takes every batch from them; ltlib draws each
+epoch's batches from the samplers afresh (the same distributions, without one draw's duplicates repeating all
+through training).
 ``batches = 'full'`` (default, the paper's
 Algorithm 1): each of ``|B| = batch_size`` images, so a step sees ``2 |B|`` images; an epoch has
 ``N // |B|`` steps, its head-dominated batches are one pass over the data like a baseline epoch, plus
