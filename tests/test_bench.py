@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -87,3 +88,19 @@ def test_throughput_keeps_every_finished_measurement_when_stopped(monkeypatch, t
     saved = json.loads(written.read_text())
     assert written.name.startswith("throughput-cpu-") and set(saved["runs"]) == {"peer", "ltlib"}
     assert saved["speedup"] == 2.0 and "fast_speedup" not in saved
+
+
+def test_the_transfer_structure_of_identity_covariances_keeps_every_channel_and_of_rank_one_keeps_one():
+    from smart_transfer import effective_rank, pair_structure
+
+    assert effective_rank(torch.eye(8)) == pytest.approx(8) and effective_rank(torch.ones(8, 8)) == pytest.approx(1)
+    identity = pair_structure(torch.eye(8) * 4.0, torch.eye(8) * 9.0, tau=1.0)
+    # S = 36 I -> N(S) = I, softmax keeps e / (e + 7) of each row on the diagonal, N(.) brings it back to I: Eq. 6 then
+    # multiplies the whitened map by I * 2 (the tail's RMS standard deviation): every channel kept at its own spread
+    assert identity["effective_rank"] == pytest.approx(8) and identity["diagonal_share"] == pytest.approx(1)
+    assert identity["gain"] == pytest.approx({"median": 1.0, "min": 1.0, "max": 1.0})
+    assert identity["diagonal_argmax"] == 1.0
+    direction = torch.linspace(1, 2, 8)
+    rank_one = torch.outer(direction, direction) + 1e-4 * torch.eye(8)
+    collapsed = pair_structure(rank_one, rank_one, tau=1.0)
+    assert collapsed["effective_rank"] < 1.1 and collapsed["diagonal_share"] < 0.2
