@@ -59,8 +59,8 @@ to the Frobenius norm of the identity, ``N(A) = sqrt(C) * A / ||A||_F``:
 statistics of a SMART run in progress: for run 86c7fb16a74c (SMART, seed 1, CIFAR-10-LT IF 100 from the JPEG-q75
 copy, CPU) at epoch 42, over its 16 tail-head pairs at ``tau = 1``, ``Sigma_th`` has an effective rank of 3.2-5.9
 of 64 channels and 3-5 % of its mass on its diagonal, so Eq. 6 rebuilds a tail map from about five directions,
-with each channel's spread 0.97-2.5 times the tail's own (median over channels); at ``tau = 10`` the median channel
-keeps 0.02-0.4 of its spread, at ``tau = 100`` under 0.003 (``bench/results/smart-transfer-86c7fb16a74c-epoch42-*``).
+its median channel's spread 0.97-2.5 times the tail's own (the range over the pairs); at ``tau = 10`` the median
+channel keeps 0.02-0.4 of its spread, at ``tau = 100`` under 0.003 (``bench/results/smart-transfer-86c7fb16a74c-epoch42-*``).
 This is Eq. 4-6's own structure: the normalisation rescales each matrix by one scalar and changes neither its
 rank nor its shares. Beside it, in the same paper-profile runs (seed 0): adding the augmentation to the two
 batches lowered the two tail classes' mean top-1 from 31.8 to 26.3 % (REPRODUCTION.md, per class).
