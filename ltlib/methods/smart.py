@@ -60,9 +60,11 @@ statistics of a SMART run in progress: for run 86c7fb16a74c (SMART, seed 1, CIFA
 copy, CPU) at epoch 42, over its 16 tail-head pairs at ``tau = 1``, ``Sigma_th`` has an effective rank of 3.2-5.9
 of 64 channels and 3-5 % of its mass on its diagonal, so Eq. 6 rebuilds a tail map from about five directions,
 its median channel's spread 0.97-2.5 times the tail's own (the range over the pairs); at ``tau = 10`` the median
-channel keeps 0.02-0.4 of its spread, at ``tau = 100`` under 0.003 (``bench/results/smart-transfer-86c7fb16a74c-epoch42-*``).
+channel keeps 0.02-0.4 of its spread, at ``tau = 100`` under 0.003. Late in the same run (epoch 183) the rank at
+``tau = 1`` is 2.9-4.7 and the median channel's spread 0.51-1.6 times the tail's own
+(``bench/results/smart-transfer-86c7fb16a74c-epoch{42,183}-*``).
 This is Eq. 4-6's own structure: the normalisation rescales each matrix by one scalar and changes neither its
-rank nor its shares. Beside it, in the same paper-profile runs (seed 0): adding the augmentation to the two
+rank nor its shares. Beside it, in the paper-profile runs of SMART's parts (seed 0): adding the augmentation to the two
 batches lowered the two tail classes' mean top-1 from 31.8 to 26.3 % (REPRODUCTION.md, per class).
 
 **Layers (Table 5 left).** The paper's layers 1-4 are the last four stages before pooling:
