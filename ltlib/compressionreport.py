@@ -104,10 +104,10 @@ def _chance(steps: dict[str, dict]) -> str:
     if seed is None:
         return f"Each step is one training seed; {where} will say how far a retraining alone moves it."
     names = {QUANTISATION: f"q{QUALITIES[0]}", SUBSAMPLING: "chroma", LARGER: f"q{QUALITIES[1]}"}
-    sizes = [f"the {short} step {abs(steps[name]['difference'] / seed['difference']):.1f} times"
-             for name, short in names.items() if name in steps and seed["difference"] != 0]
-    if sizes:
-        sizes[0] = sizes[0].replace(" step ", " step is ") + " that"
+    ratios = [(short, abs(steps[name]["difference"] / seed["difference"])) for name, short in names.items()
+              if name in steps and seed["difference"] != 0]
+    sizes = [f"the {short} step {'is ' if i == 0 else ''}{ratio:.1f} times{' that' if i == 0 else ''}"
+             for i, (short, ratio) in enumerate(ratios)]
     return (f"Each step is one training seed: {where} moves the final top-1 by "
             f"{_cost(seed, floor=False)} against seed 0, what a retraining alone "
             "moved it here" + (f"; in size, {', '.join(sizes)}." if sizes else "."))

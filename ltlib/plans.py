@@ -88,10 +88,12 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
        ``seed + 1`` (:func:`ltlib.replicates.runs`), so that a verdict can say whether its direction survives a new
        seed, and the seed-to-seed spread is measured;
     8. SMART's ablations: first SMART with its tail-dominated batch drawn by the reverse sampler (the other reading
-       of "tail-class dominated": on CIFAR-10-LT the default balanced batch is 20 % tail classes, so it tests whether
-       the reading behind every SMART row makes SMART all but idle here); then the rest of SMART Table 4 (Minority Aug. + BSCE, the row without Eq. 11's weights that
-       BSCE+SMART is compared with; Eq. 11's weights without the augmentation, with CE and with BSCE), Table 5 (the feature layers 1-3, the fixed EMA momenta) and the other form
-       of Eq. 11 (:func:`ltlib.tables.smart_parts_rows`); CIFAR-100-LT tables in the paper, so the direction only;
+       of "tail-class dominated": on CIFAR-10-LT the default balanced batch is 20 % tail classes, the reverse one
+       64 %, so it asks how SMART fares when that batch is tail-dominated here); then the rest of SMART Table 4
+       (Minority Aug. + BSCE, the row without Eq. 11's weights that BSCE+SMART is compared with; Eq. 11's weights
+       without the augmentation, with CE and with BSCE), Table 5 (the feature layers 1-3, the fixed EMA momenta) and
+       the other form of Eq. 11 (:func:`ltlib.tables.smart_parts_rows`); CIFAR-100-LT tables in the paper, so the
+       direction only;
     9. SMART's tau sweep (notebook 06, SMART Fig. 4a): tau x the head choices, the last tier because it is the
        largest (11 SMART runs) and the one figure left that no earlier tier feeds.
     """
