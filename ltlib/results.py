@@ -26,6 +26,7 @@ from ltlib.checks import one_of
 from ltlib.config import RunConfig, StageTwoConfig, profile_of
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
+from ltlib.evaluate import split_accuracy
 from ltlib.data.streaming import DEFAULT_IMAGE_SIZE, LIST_DATASETS, load_list_dataset
 from ltlib.distributed import broadcast_object, is_distributed, is_main, rank_and_world
 from ltlib.models import SeamNet, build_model
@@ -112,9 +113,13 @@ class Result:
     def splits(self, rule: str = "counts") -> dict:
         """Final-epoch many/medium/few accuracy (%) under ``rule`` (``counts`` or ``ranges``), one shape
         for both: ``{"rule", "many", "medium", "few", "many_classes", "medium_classes", "few_classes"}``
-        (an empty split's accuracy is ``None``)."""
+        (an empty split's accuracy is ``None``). Computed from the stored confusion matrix with today's rule, so
+        a stored run reads the same as a new one."""
         one_of("split rule", rule, SPLIT_RULES)
-        return dict(self.metrics["final"]["splits"] if rule == "counts" else self.metrics["final_ranges"])
+        confusion = self.confusion
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(confusion.sum(1) > 0, np.diag(confusion) / np.maximum(confusion.sum(1), 1), np.nan)
+        return split_accuracy(per_class, self.split_classes(rule))
 
     def split_classes(self, rule: str = "counts") -> ClassSplits:
         """Which classes are many / medium / few under ``rule``."""

@@ -192,11 +192,9 @@ def final_metrics(model: SeamNet, data: LongTailedData, history: History) -> dic
     """Final-epoch metrics (primary), best-epoch top-1 beside them (peers' test-set selection).
     ``train_seconds`` is the wall-clock time of every epoch, its training steps and test passes
     (``history.seconds`` summed), so that a run resumed across sessions counts all its segments."""
-    outputs = predict_test(model, data)  # one (sharded) pass over the test set for both split rules
+    outputs = predict_test(model, data)  # one (sharded) pass over the test set
     metrics = {"final": evaluate(model, None, data.test_labels, data.splits("counts"), outputs=outputs)}
     metrics["test_outcomes"] = encode_outcomes(outputs[0].argmax(1), data.test_labels.cpu())  # paired tests
-    metrics["final_ranges"] = evaluate(model, None, data.test_labels, data.splits("ranges"),
-                                       full=False, outputs=outputs)["splits"]
     best, best_epoch = history.best()
     metrics.update(
         final_top1=metrics["final"]["top1"],

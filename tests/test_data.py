@@ -94,8 +94,16 @@ def test_splits_by_counts_and_ranges():
     ranges = class_splits(counts, "ranges")
     assert (ranges.many[0], ranges.medium[0], ranges.few[0], ranges.few[-1]) == (0, 36, 71, 99)
     assert "ranges" in ranges.rule
+    # CIFAR-10: H2T's Appendix D, "Classes 0-3 are head classes and Classes 6-9 are tail classes"
+    cifar10 = class_splits(long_tailed_counts(5000, 10, 100), "ranges").as_dict()
+    assert cifar10 == {"many": (0, 1, 2, 3), "medium": (4, 5), "few": (6, 7, 8, 9)}
+    with pytest.raises(ValueError, match="10 or 100 classes.*has 12: use 'counts'"):
+        class_splits(long_tailed_counts(500, 12, 10), "ranges")
+    with pytest.raises(ValueError, match="decreasing count order"):
+        class_splits(long_tailed_counts(5000, 10, 100)[::-1], "ranges")
     explicit = splits_by_ranges(((0, 2), (2, 3), (3, 5)))
     assert explicit.few == (3, 4)
+    # exactly 20 images is medium (OLTR's code, SMART's wording), not few (H2T's text): see splits_by_counts
     assert splits_by_counts([101, 100, 20, 19]).as_dict() == {"many": (0,), "medium": (1, 2), "few": (3,)}
 
 

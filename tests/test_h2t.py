@@ -10,7 +10,7 @@ from ltlib.data.augment import normalize
 from ltlib.data.streaming import Layout
 
 from ltlib.config import RunConfig, StageTwoConfig
-from ltlib.methods.h2t import StageTwoObjective, fusion_channels
+from ltlib.methods.h2t import StageTwoObjective, fused_pooled_features, fusion_channels
 from ltlib.train import seeded_generator, train_stage_one, train_stage_two
 from test_train import tiny_config, tiny_data
 
@@ -91,3 +91,18 @@ def test_stage_two_config_hash_names_its_stage_one():
     assert a.identity()["stage1"] == RunConfig(seed=0).identity()
     assert StageTwoConfig(stage1=RunConfig(imbalance_factor=100)).effective_weight_decay == 5e-4
     assert StageTwoConfig(stage1=RunConfig(imbalance_factor=50)).effective_weight_decay == 2e-4
+
+
+def test_fused_pooled_features_fuse_only_at_positive_p_and_restore_the_mode():
+    data, model = tiny_data(), stage_one_model()
+    model.train()
+    runs = {p: fused_pooled_features(model, data, StageTwoConfig(stage1=tiny_config(), h2t_p=p, batch_size=8), 2,
+                                     torch.Generator().manual_seed(0)) for p in (0.0, 0.5)}
+    assert model.training  # Fig. 5 / 11 helpers leave a training model training
+    (plain, labels, predictions), (fused, fused_labels, _) = runs[0.0], runs[0.5]
+    assert plain.shape == (16, 64) and torch.equal(labels, fused_labels)  # the same balanced batches
+    model.eval()
+    with torch.no_grad():
+        logits = model.classifier(plain)
+    assert torch.equal(predictions, logits.argmax(1))
+    assert not torch.allclose(plain, fused)  # p = 0.5 replaced half of the channels before pooling

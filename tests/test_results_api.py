@@ -1,12 +1,15 @@
 """``Result``'s accessors (what notebooks read) agree with the stored metrics and with each other."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ltlib.config import profile, profile_of, stage_two_profile
+from ltlib.data.longtail import long_tailed_counts
 from ltlib.plots import profile_from
-from ltlib.results import save_result
+from ltlib.results import Result, save_result
 from ltlib.train import train_stage_one
 from test_train import tiny_config, tiny_data
 
@@ -18,13 +21,24 @@ def tiny_result(tmp_path_factory):
     return save_result(config, output.model, output.metrics, tmp_path_factory.mktemp("api"))
 
 
-def test_both_split_rules_have_one_shape(tiny_result):
-    counts, ranges = tiny_result.splits("counts"), tiny_result.splits("ranges")
-    assert set(counts) == set(ranges) == {"rule", "many", "medium", "few", "many_classes", "medium_classes",
-                                          "few_classes"}
-    assert counts["rule"].startswith("counts") and ranges["rule"].startswith("ranges")
-    classes = tiny_result.split_classes("ranges")
-    assert len(classes.many) + len(classes.medium) + len(classes.few) == len(tiny_result.class_names)
+def test_split_accuracy_is_read_from_the_confusion_with_todays_rule(tiny_result):
+    # counts: the same numbers training stored
+    assert tiny_result.splits("counts") == tiny_result.metrics["final"]["splits"]
+    # ranges on a 10-class result (H2T's CIFAR-10 ranges: many 0-3, medium 4-5, few 6-9), by hand from the diagonal
+    correct = np.array([10, 9, 8, 7, 6, 5, 4, 3, 2, 1])
+    confusion = np.diag(correct)
+    confusion[:, 0] += 10 - correct  # every miss predicted as class 0
+    cifar = Result(config=None, metrics={"class_counts": long_tailed_counts(5000, 10, 100),
+                                         "final": {"confusion": confusion.tolist()}}, folder=Path("."))
+    ranges = cifar.splits("ranges")
+    assert set(ranges) == set(tiny_result.splits("counts")) == {"rule", "many", "medium", "few", "many_classes",
+                                                                 "medium_classes", "few_classes"}
+    assert ranges["rule"].startswith("ranges")
+    assert (ranges["many"], ranges["medium"], ranges["few"]) == pytest.approx((85.0, 55.0, 25.0))
+    assert (ranges["many_classes"], ranges["medium_classes"], ranges["few_classes"]) == (4, 2, 4)
+    # H2T's ranges are CIFAR-LT's only: the 3-class tiny run says so instead of cutting its label indices
+    with pytest.raises(ValueError, match="has 3: use 'counts'"):
+        tiny_result.splits("ranges")
     with pytest.raises(ValueError, match="unknown split rule 'median'"):
         tiny_result.splits("median")
 

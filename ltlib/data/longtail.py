@@ -23,6 +23,11 @@ IMBALANCE_TYPES = ("exp", "step")
 SPLIT_RULES = ("counts", "ranges")
 #: H2T's index ranges for CIFAR-100 (many [0, 36), medium [36, 71), few [71, 100)).
 H2T_CIFAR100_RANGES = ((0, 36), (36, 71), (71, 100))
+#: H2T's index ranges for CIFAR-10 (its Appendix D: "Classes 0-3 are head classes and Classes 6-9 are tail
+#: classes"; medium is what is left, 4-5).
+H2T_CIFAR10_RANGES = ((0, 4), (4, 6), (6, 10))
+#: the ``ranges`` rule by number of classes: H2T defines index ranges for these two datasets only
+H2T_RANGES = {10: H2T_CIFAR10_RANGES, 100: H2T_CIFAR100_RANGES}
 
 
 def check_imbalance_factor(value) -> float:
@@ -81,7 +86,14 @@ class ClassSplits:
 
 
 def splits_by_counts(class_counts, many_above: int = 100, few_below: int = 20) -> ClassSplits:
-    """The standard rule: many ``> 100``, medium ``20..100``, few ``< 20`` training images."""
+    """The standard rule: many ``> 100``, medium ``20..100``, few ``< 20`` training images.
+
+    A class with exactly 20 images is *medium*, as in the code of OLTR (Liu et al. 2019), whose split both papers
+    cite, and in SMART's wording ("medium (20 to 100 images), and few (less than 20 images)"). H2T's text writes
+    ``20 < n_i <= 100`` and ``n_i <= 20``, which would make it *few*. Decided for OLTR's code; it decides nothing on
+    CIFAR-10-LT (no class has 20 images at IF 10-200) and one class of CIFAR-100-LT at IF 50, 100 and 200
+    (class 81, 69, 60).
+    """
     counts = np.asarray(class_counts)
     classes = np.arange(len(counts))
     return ClassSplits(
@@ -102,12 +114,18 @@ def splits_by_ranges(ranges=H2T_CIFAR100_RANGES) -> ClassSplits:
 
 
 def class_splits(class_counts, rule: str = "counts") -> ClassSplits:
-    """Splits by ``rule``: ``counts`` (default) or ``ranges`` (H2T's, scaled to C classes)."""
+    """Splits by ``rule``: ``counts`` (default, :func:`splits_by_counts`) or ``ranges``, H2T's index ranges
+    (:data:`H2T_RANGES`), defined only for CIFAR-10-LT and CIFAR-100-LT, whose classes are in decreasing count
+    order; any other class list raises rather than cut label indices that say nothing about its counts."""
     if rule == "counts":
         return splits_by_counts(class_counts)
     if rule == "ranges":
-        num_classes = len(class_counts)
-        # H2T's cut points 36/71 of 100 classes, scaled to C classes.
-        first, second = round(0.36 * num_classes), round(0.71 * num_classes)
-        return splits_by_ranges(((0, first), (first, second), (second, num_classes)))
+        ranges = H2T_RANGES.get(len(class_counts))
+        if ranges is None:
+            raise ValueError(f"split rule 'ranges' is H2T's index ranges of CIFAR-10-LT and CIFAR-100-LT (10 or 100 "
+                             f"classes); this dataset has {len(class_counts)}: use 'counts'")
+        if np.any(np.diff(np.asarray(class_counts)) > 0):
+            raise ValueError("split rule 'ranges' needs the classes in decreasing count order (CIFAR-LT's label "
+                             "order); these counts are not: use 'counts'")
+        return splits_by_ranges(ranges)
     one_of("split rule", rule, SPLIT_RULES)

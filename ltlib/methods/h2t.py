@@ -148,7 +148,8 @@ class StageTwoObjective(SupervisedObjective):
 def fused_pooled_features(model, data, config, batches: int, generator: torch.Generator):
     """H2T Fig. 5 / 11 data: pooled features of ``batches`` class-balanced training batches after
     fusion with ``config.h2t_p`` (no augmentation, backbone in eval mode), their labels and the
-    classifier's predictions. ``(N, D)``, ``(N,)``, ``(N,)`` on the CPU."""
+    classifier's predictions. ``(N, D)``, ``(N,)``, ``(N,)`` on the CPU. The model's train/eval mode is restored."""
+    was_training = model.training
     model.eval()
     seam = model.prepool_seam if config.h2t_seam == "prepool" else model.check_seam(config.h2t_seam)
     fused_sampler = Sampler(config.sampler, data.train_labels, data.num_classes)
@@ -165,5 +166,6 @@ def fused_pooled_features(model, data, config, batches: int, generator: torch.Ge
         labels.append(data.train_labels[a])
     features = torch.cat(features).float().cpu()
     predictions = model.classifier(features.to(next(model.parameters()).device)).argmax(1).cpu()
+    model.train(was_training)
     return features, torch.cat(labels).cpu(), predictions
 
