@@ -27,7 +27,7 @@ from ltlib import classreport, compressionreport, plans, replicates, runsets, se
 from ltlib.config import StageTwoConfig
 from ltlib.evaluate import decode_outcomes
 from ltlib.results import describe
-from ltlib.significance import LEVEL, mcnemar, wilson_interval
+from ltlib.significance import LEVEL, holm, mcnemar, wilson_interval
 from ltlib.storage import REPO_ROOT, atomic_write_bytes
 from ltlib.storeview import StoreView, correct_count, numerics, state_of
 
@@ -229,10 +229,28 @@ def comparisons_section(view: StoreView, seed: int = 0, within=None) -> tuple[li
             continue
         test = mcnemar(decode_outcomes(first["test_outcomes"])[1], decode_outcomes(second["test_outcomes"])[1])
         assessed.append({"name": name, "base": base_label, "method": label, "paper_delta": paper_delta,
-                         "numerics": (numerics(first), numerics(second)), **test})
+                         "numerics": (numerics(first), numerics(second)),
+                         "pair": (base_config.hash(), config.hash()), **test})
         lines.append(f"| {name} | {base_label} | {label} | {paper_delta} | {test['difference']:+.2f} | "
                      f"{test['only_first']} / {test['only_second']} | {test['p_value']:.3g} |")
     return lines, assessed
+
+
+def multiplicity_note(assessed: list[dict]) -> str:
+    """How the table's p-values read together: each pair of runs once, at :data:`LEVEL` alone and under Holm's
+    correction over all of them (:func:`ltlib.significance.holm`)."""
+    tests = {item["pair"]: item for item in assessed}  # a pair two tables compare is one test
+    if not tests:
+        return ""
+    names = list(tests)
+    alone = [name for name in names if tests[name]["p_value"] < LEVEL]
+    kept = [name for name, keep in zip(names, holm([tests[name]["p_value"] for name in names])) if keep]
+    lost = "; ".join(f"{tests[name]['method']} vs {tests[name]['base']} (p = {tests[name]['p_value']:.2g})"
+                     for name in alone if name not in kept)
+    return (f"Each p-value above is read at {LEVEL:g} on its own, as the verdicts below read it. The table tests "
+            f"{len(names)} distinct pairs of runs; {len(alone)} lie below {LEVEL:g}, and {len(kept)} stay below under "
+            f"Holm's correction over all {len(names)} (family-wise error {LEVEL:g})"
+            + (f"; those that do not: {lost}." if lost else "."))
 
 
 def verdicts(assessed: list[dict], view: StoreView, later: list[dict] = ()) -> list[str]:
@@ -387,6 +405,7 @@ def generated(view: StoreView, today: str | None = None) -> str:
              "## Protocol of ours", "", PROTOCOL.format(seed_note=seedreport.seed_note(view)), "",
              "## CIFAR-10-LT IF 100 (JPEG-q75 copy), seed 0", "", *tables_section(view),
              "## Method against baseline, on the same test images", "", *comparison_lines, "",
+             *([note, ""] if (note := multiplicity_note(assessed)) else []),
              "## Verdicts (seed 0; seed 1 where tier 7 has stored the pair)", "", *verdicts(assessed, view, at_one),
              *filter(None, [final_jitter(view)]), "",
              "## Per class (seed 0)", "", *classreport.section(view, table_rows()), "",

@@ -8,6 +8,7 @@
   exactly one of them gets right (``b``: only the first, ``c``: only the second); two-sided binomial
   p-value of ``min(b, c)`` under ``Binomial(b + c, 1/2)``. It says whether the difference is larger than
   the test set's sampling explains for these two trained models, not whether it survives a new seed.
+* :func:`holm`: Holm's step-down correction, for reading many such tests together.
 """
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ def mcnemar(first_correct, second_correct) -> dict:
     return {"only_first": only_first, "only_second": only_second,
             "difference": 100 * (int(second.sum()) - int(first.sum())) / first.size,
             "p_value": binomial_two_sided(only_first, only_first + only_second)}
+
+
+def holm(p_values, level: float = LEVEL) -> list[bool]:
+    """Which of ``p_values`` stay below ``level`` under Holm's step-down correction (family-wise error at most
+    ``level`` over all of them): the i-th smallest (from 0) needs ``p < level / (m - i)`` (strict, as :data:`LEVEL`
+    is read everywhere), and the first that fails stops the rest. In the input's order."""
+    p = np.asarray(p_values, dtype=float)
+    keep = np.zeros(p.size, dtype=bool)
+    for rank, index in enumerate(np.argsort(p, kind="stable")):
+        if p[index] >= level / (p.size - rank):
+            break
+        keep[index] = True
+    return keep.tolist()

@@ -8,7 +8,7 @@ from scipy import stats
 
 from ltlib import readmestatus, reproduction, storeview
 from ltlib.evaluate import decode_outcomes, encode_outcomes
-from ltlib.significance import binomial_two_sided, mcnemar, wilson_interval
+from ltlib.significance import binomial_two_sided, holm, mcnemar, wilson_interval
 
 
 @pytest.mark.parametrize("correct, total", [(0, 10), (3, 10), (7312, 10000), (9999, 10000), (50, 50)])
@@ -31,6 +31,24 @@ def test_mcnemar_is_the_exact_binomial_test_on_the_discordant_images():
     assert binomial_two_sided(0, 0) == 1.0 and binomial_two_sided(5, 10) == 1.0
     with pytest.raises(ValueError, match="different test sets"):
         mcnemar(first, second[:10])
+
+
+def test_holm_steps_down_from_the_smallest_p_and_stops_at_the_first_that_fails():
+    # sorted 0.005 < 0.05/4, 0.01 < 0.05/3, then 0.03 >= 0.05/2 stops: 0.04 is not kept although 0.04 < 0.05/1
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert holm([0.01, 0.02, 0.03]) == [True, True, True]  # 0.01 < 0.05/3, 0.02 < 0.05/2, 0.03 < 0.05
+    assert holm([0.02, 0.001]) == [True, True] and holm([0.03, 0.03]) == [False, False] and holm([]) == []
+
+
+def test_the_multiplicity_note_counts_each_pair_of_runs_once():
+    items = [{"pair": ("a", "b"), "p_value": 0.001, "method": "M1", "base": "B"},
+             {"pair": ("a", "b"), "p_value": 0.001, "method": "M1", "base": "B"},  # the same runs in a second table
+             {"pair": ("a", "c"), "p_value": 0.03, "method": "M2", "base": "B"},
+             {"pair": ("a", "d"), "p_value": 0.5, "method": "M3", "base": "B"}]
+    note = reproduction.multiplicity_note(items)
+    assert ("3 distinct pairs of runs; 2 lie below 0.05, and 1 stay below under Holm's correction over all 3" in note
+            and note.endswith("those that do not: M2 vs B (p = 0.03)."))
+    assert reproduction.multiplicity_note([]) == ""
 
 
 @pytest.mark.parametrize("classes", [10, 1000])
@@ -91,6 +109,7 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
             f"stage-I final epoch) | +3.72 | {test['difference']:+.2f} | {test['only_first']} / {test['only_second']} |"
             in text)
     assert "supports the direction beyond the test set's sampling" in text
+    assert "The table tests 1 distinct pairs of runs; 1 lie below 0.05, and 1 stay below under Holm's" in text
     assert "| 2 / 7 | 3.3 |" in text  # tier 1: two stored runs of 6,000 s each
     assert "the paper's number is" in text and "one training seed (0) per row: an interval covers" in text
     below = [(paper - 100 * correct.mean(), paper - best) for correct, paper, best in ((base, 79.15, 79.0),
