@@ -63,7 +63,8 @@ def provenance_line(provenance: dict, profile: str) -> str:
         head = f"{profile} profile"
     seeds = _collect(provenance, "seed")
     seed = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else ""
-    parts = [head, seed, joined("data_source"), joined("device")]
+    data = joined("benchmark")
+    parts = [head, seed, f"{data} from {joined('data_source')}" if data else joined("data_source"), joined("device")]
     if profile != "quick" and epochs:
         parts.append(f"{' / '.join(map(str, epochs))} epochs")
     return " · ".join(part for part in parts if part)

@@ -59,6 +59,15 @@ def data_for(config: RunConfig, root: str | None = None):
                      config.chroma_block)
 
 
+def benchmark_name(config: RunConfig) -> str:
+    """The long-tailed benchmark a run trains on, as the papers name it: ``CIFAR-10-LT IF 100``, ``ImageNet-LT``."""
+    if config.dataset in LIST_DATASETS:
+        return LIST_DATASETS[config.dataset].title
+    base = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(config.dataset, config.dataset)
+    kind = "" if config.imbalance_type == "exp" else f" ({config.imbalance_type})"
+    return f"{base}-LT IF {float(config.imbalance_factor):g}{kind}"
+
+
 #: the weight files of a cached run
 MODEL_FILES = {"final": "model.pt", "best": "model_best.pt"}
 
@@ -180,11 +189,16 @@ class Result:
         return logits, features, data.test_labels
 
     def provenance(self) -> dict:
-        """What a figure built from this run must say about it (``profile``: quick, paper or custom)."""
-        return {"config_hash": self.config.hash(), "data_source": self.metrics["data_source"],
-                "profile": profile_of(self.config), "seed": self.config.seed,
-                "device": self.metrics.get("device", self.config.device),
-                "epochs": self.config.epochs, "test_images": self.metrics["test_images"]}
+        """What a figure built from this run must say about it (``profile``: quick, paper or custom): the
+        benchmark (``CIFAR-10-LT IF 100``), the images it was built from, and the epochs (a stage-II run's as
+        ``"200 + 10"``: its stage I's, then its own)."""
+        stage1 = self.stage1
+        epochs = (f"{stage1.epochs} + {self.config.epochs}" if isinstance(self.config, StageTwoConfig)
+                  else self.config.epochs)
+        return {"config_hash": self.config.hash(), "benchmark": benchmark_name(stage1),
+                "data_source": self.metrics["data_source"], "profile": profile_of(self.config),
+                "seed": self.config.seed, "device": self.metrics.get("device", self.config.device),
+                "epochs": epochs, "test_images": self.metrics["test_images"]}
 
     def summary(self) -> dict:
         """Top-1 (final and best epoch) and many/medium/few of the final epoch, in %."""

@@ -48,6 +48,9 @@ def test_every_saved_figure_says_what_it_is_on_the_image(tmp_path, monkeypatch):
     quick = plots.provenance_line({**run, "epochs": 3, "profile": "quick"}, "quick")
     assert quick.startswith("quick profile: a 3-epoch pipeline check, not a result · seed 0")
     assert "· seeds 0, 1 ·" in plots.provenance_line({"a": run, "b": {**run, "seed": 1}}, "paper")
+    stage_two = {**run, "benchmark": "CIFAR-10-LT IF 100", "epochs": "200 + 10"}
+    assert (plots.provenance_line({"stage I": {**run, "benchmark": "CIFAR-10-LT IF 100"}, "DR": stage_two}, "paper")
+            == "paper profile · seed 0 · CIFAR-10-LT IF 100 from CIFAR-10 (JPEG-q75 copy) · cpu · 200 / 200 + 10 epochs")
     fig, _ = plt.subplots()
     plots.savefig(fig, "runs", {}, {"CE": run})
     plots.savefig(fig, "runs", {}, {"CE": run})  # saved twice: one line on the image

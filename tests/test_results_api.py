@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltlib.config import profile, profile_of, stage_two_profile
+from ltlib.config import RunConfig, StageTwoConfig, profile, profile_of, stage_two_profile
 from ltlib.data.longtail import long_tailed_counts
 from ltlib.plots import profile_from
-from ltlib.results import Result, save_result
+from ltlib.results import Result, benchmark_name, save_result
 from ltlib.train import train_stage_one
 from test_train import tiny_config, tiny_data
 
@@ -54,6 +54,13 @@ def test_arrays_agree_with_the_confusion_matrix(tiny_result):
 
 def test_provenance_names_the_profile_and_savefig_finds_it(tiny_result):
     assert tiny_result.provenance()["profile"] == "custom"
+    assert tiny_result.provenance()["benchmark"] == "CIFAR-10-LT IF 100"  # tiny_config keeps the default benchmark
+    assert benchmark_name(profile("quick", dataset="cifar100", imbalance_factor=50)) == "CIFAR-100-LT IF 50"
+    assert benchmark_name(profile("quick", imbalance_type="step", imbalance_factor=10)) == "CIFAR-10-LT IF 10 (step)"
+    assert benchmark_name(RunConfig(dataset="places_lt", model="resnet152")) == "Places-LT"  # its own long tail
+    stage_two = Result(StageTwoConfig(stage1=tiny_config(), epochs=2), {"data_source": "synthetic", "test_images": 12},
+                       Path("."))
+    assert stage_two.provenance()["epochs"] == "3 + 2"  # its stage I's epochs, then its own
     assert profile_of(profile("paper", seed=2)) == "paper" and profile_of(profile("quick", loss="bsce")) == "quick"
     assert profile_of(stage_two_profile("quick", profile("quick"), h2t_p=0.3)) == "quick"
     assert profile_of(profile("quick", epochs=7)) == "custom"
