@@ -113,7 +113,8 @@ def class_count_curve(class_counts, class_names=None, splits=None, ax=None):
         from matplotlib.patches import Patch
 
         ax.legend(handles=[Patch(color=c, label=n) for n, c in
-                           (("many", "tab:blue"), ("medium", "tab:orange"), ("few", "tab:red"))], title=splits.rule.split(":")[0])
+                           (("many", "tab:blue"), ("medium", "tab:orange"), ("few", "tab:red"))
+                           if getattr(splits, n)], title=splits.rule.split(":")[0])  # an empty split has no entry
     return ax
 
 
@@ -233,11 +234,14 @@ def decision_regions(embedding, labels, predictions, ax=None, title: str = "", c
               ys[0] - half_y, ys[-1] + half_y), cmap=colours, norm=norm, alpha=0.25, interpolation="nearest",
               aspect="auto", zorder=0)
     ax.scatter(embedding[:, 0], embedding[:, 1], c=labels, cmap=colours, norm=norm, s=4, zorder=1)
-    if class_names is not None and classes is not None:
+    if class_names is not None:  # every colour on the panel: the points' classes and any class only predicted
         from matplotlib.lines import Line2D
 
-        ax.legend(handles=[Line2D([], [], marker="o", ls="", color=colours(norm(c)), label=class_names[c])
-                           for c in classes], loc="best", fontsize=7)
+        shown = set(np.unique(labels).tolist())
+        ax.legend(handles=[Line2D([], [], marker="o" if c in shown else "s", ls="", color=colours(norm(c)),
+                                  alpha=1 if c in shown else 0.4,
+                                  label=class_names[c] + ("" if c in shown else " (region only)"))
+                           for c in sorted(shown | set(np.unique(regions).tolist()))], loc="best", fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

@@ -83,4 +83,20 @@ def test_a_region_has_the_colour_of_its_class_points():
     column = ((embedding[:, 0] - x0) / (x1 - x0) * 200).astype(int)
     row = ((embedding[:, 1] - y0) / (y1 - y0) * 200).astype(int)
     assert (regions[row, column] == labels).all()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "8"]
+    plt.close(fig)
+    # a class that is only predicted (no point of it on the panel) still gets a legend entry, marked as such
+    fig, ax = plt.subplots()
+    predictions = np.where(labels == 8, 1, labels)  # class 8's points predicted as class 1
+    plots.decision_regions(embedding, labels, predictions, ax=ax, class_names=[str(i) for i in range(10)])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1 (region only)", "8"]
+    plt.close(fig)
+
+
+def test_the_class_count_legend_lists_only_the_splits_that_have_classes():
+    from ltlib.data.longtail import splits_by_counts
+
+    fig, ax = plt.subplots()
+    plots.class_count_curve([500, 200, 50], splits=splits_by_counts([500, 200, 50]), ax=ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["many", "medium"]
     plt.close(fig)
