@@ -293,9 +293,10 @@ def covariance_ellipses(means, covariances, ax=None, labels=None, scale: float =
     return ax
 
 
-def plane_regions(classify, points, labels, ax=None, title: str = "", margin: float = 0.5, resolution: int = 200):
+def plane_regions(classify, points, labels, ax=None, title: str = "", margin: float = 0.5, resolution: int = 200,
+                  class_names=None):
     """Decision regions of ``classify`` (``(M, 2)`` array -> ``(M,)`` labels) over the box around the 2-D
-    ``points``, with the points coloured by ``labels``."""
+    ``points``, with the points coloured by ``labels``; ``class_names`` adds a legend of the points' classes."""
     points, labels = np.asarray(points), np.asarray(labels)
     ax = ax or plt.subplots(figsize=(5, 5))[1]
     (x0, y0), (x1, y1) = points.min(0) - margin, points.max(0) + margin
@@ -304,5 +305,11 @@ def plane_regions(classify, points, labels, ax=None, title: str = "", margin: fl
     count = int(max(labels.max(), regions.max())) + 1
     ax.contourf(grid_x, grid_y, regions, levels=np.arange(count + 1) - 0.5, cmap="tab10", vmin=0, vmax=9, alpha=0.25)
     ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=0, vmax=9, s=6)
+    if class_names is not None:
+        from matplotlib.lines import Line2D
+
+        palette = plt.get_cmap("tab10")
+        ax.legend(handles=[Line2D([], [], marker="o", ls="", color=palette(c % 10), label=class_names[c])
+                           for c in np.unique(labels).tolist()], loc="best", fontsize=7)
     ax.set_title(title)
     return ax

@@ -9,6 +9,7 @@
   p-value of ``min(b, c)`` under ``Binomial(b + c, 1/2)``. It says whether the difference is larger than
   the test set's sampling explains for these two trained models, not whether it survives a new seed.
 * :func:`holm`: Holm's step-down correction, for reading many such tests together.
+* :func:`direction_reading`: how one paired difference reads against the direction a paper claims.
 """
 from __future__ import annotations
 
@@ -65,3 +66,16 @@ def holm(p_values, level: float = LEVEL) -> list[bool]:
             break
         keep[index] = True
     return keep.tolist()
+
+
+def direction_reading(difference: float, p_value: float, expected: int) -> str:
+    """How a paired difference (method minus baseline) reads against a claim whose direction is ``expected``
+    (+1: the method's number is higher, -1: lower): the paper's direction or against it where ``p_value`` is below
+    :data:`LEVEL`, else not told apart. A notebook prints it beside the numbers it reads."""
+    if expected not in (1, -1):
+        raise ValueError(f"expected must be +1 (higher) or -1 (lower), got {expected!r}")
+    if not p_value < LEVEL:
+        return f"not told apart on these test images (p = {p_value:.2g})"
+    agrees = (difference > 0) == (expected > 0)
+    return (f"{'the paper' if agrees else 'against the paper'}'s direction, beyond the test images' sampling "
+            f"(p = {p_value:.2g})")

@@ -100,3 +100,14 @@ def test_the_class_count_legend_lists_only_the_splits_that_have_classes():
     plots.class_count_curve([500, 200, 50], splits=splits_by_counts([500, 200, 50]), ax=ax)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["many", "medium"]
     plt.close(fig)
+
+
+def test_plane_regions_name_the_classes_of_their_points():
+    import numpy as np
+
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
+    fig, ax = plt.subplots()
+    plots.plane_regions(lambda grid: (grid[:, 0] > 1).astype(int) * 2, points, np.array([0, 0, 2]), ax=ax,
+                        class_names=["head", "middle", "tail"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["head", "tail"]
+    plt.close(fig)

@@ -8,7 +8,7 @@ from scipy import stats
 
 from ltlib import readmestatus, reproduction, storeview
 from ltlib.evaluate import decode_outcomes, encode_outcomes
-from ltlib.significance import binomial_two_sided, holm, mcnemar, wilson_interval
+from ltlib.significance import binomial_two_sided, direction_reading, holm, mcnemar, wilson_interval
 
 
 @pytest.mark.parametrize("correct, total", [(0, 10), (3, 10), (7312, 10000), (9999, 10000), (50, 50)])
@@ -38,6 +38,15 @@ def test_holm_steps_down_from_the_smallest_p_and_stops_at_the_first_that_fails()
     assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
     assert holm([0.01, 0.02, 0.03]) == [True, True, True]  # 0.01 < 0.05/3, 0.02 < 0.05/2, 0.03 < 0.05
     assert holm([0.02, 0.001]) == [True, True] and holm([0.03, 0.03]) == [False, False] and holm([]) == []
+
+
+def test_a_direction_reading_follows_the_sign_and_the_level():
+    assert direction_reading(-6.9, 1e-10, -1).startswith("the paper's direction, beyond")
+    assert direction_reading(+6.9, 1e-10, -1).startswith("against the paper's direction")
+    assert direction_reading(+0.4, 1e-10, +1).startswith("the paper's direction")
+    assert direction_reading(+6.9, 0.05, +1) == "not told apart on these test images (p = 0.05)"
+    with pytest.raises(ValueError, match="expected must be"):
+        direction_reading(1.0, 0.01, 0)
 
 
 def test_the_multiplicity_note_counts_each_pair_of_runs_once():
