@@ -15,6 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ltlib.checks import one_of
 from ltlib.version import __version__
 from ltlib.storage import REPO_ROOT, atomic_write_bytes, atomic_write_json, git_commit
 
@@ -210,11 +211,13 @@ def class_colours(count: int):
 
 
 def decision_regions(embedding, labels, predictions, ax=None, title: str = "", class_names=None,
-                     classes=None, resolution: int = 200):
+                     classes=None, resolution: int = 200, legend: str | None = "best"):
     """2-D embedding coloured by true label over the regions of a model's predictions: a kNN classifier fitted on
     the embedded points and their predictions (:func:`ltlib.embedding.region_classifier`), evaluated on a
     ``resolution`` x ``resolution`` grid. A region and a point of the same class have the same colour
-    (:func:`class_colours`, keyed by the class label itself, so a panel of classes 0 and 8 uses their colours)."""
+    (:func:`class_colours`, keyed by the class label itself, so a panel of classes 0 and 8 uses their colours).
+    With ``class_names`` a legend names every colour: inside the panel (``legend="best"``), to its right
+    (``"outside"``, one legend for a row of panels) or none (``None``)."""
     from ltlib.embedding import region_classifier
 
     embedding, labels, predictions = map(np.asarray, (embedding, labels, predictions))
@@ -234,14 +237,16 @@ def decision_regions(embedding, labels, predictions, ax=None, title: str = "", c
               ys[0] - half_y, ys[-1] + half_y), cmap=colours, norm=norm, alpha=0.25, interpolation="nearest",
               aspect="auto", zorder=0)
     ax.scatter(embedding[:, 0], embedding[:, 1], c=labels, cmap=colours, norm=norm, s=4, zorder=1)
-    if class_names is not None:  # every colour on the panel: the points' classes and any class only predicted
+    if class_names is not None and legend is not None:  # every colour on the panel: points' and predicted-only
         from matplotlib.lines import Line2D
 
+        one_of("legend", legend, ("best", "outside"))
         shown = set(np.unique(labels).tolist())
+        place = {"loc": "best"} if legend == "best" else {"loc": "center left", "bbox_to_anchor": (1.01, 0.5)}
         ax.legend(handles=[Line2D([], [], marker="o" if c in shown else "s", ls="", color=colours(norm(c)),
                                   alpha=1 if c in shown else 0.4,
                                   label=class_names[c] + ("" if c in shown else " (region only)"))
-                           for c in sorted(shown | set(np.unique(regions).tolist()))], loc="best", fontsize=7)
+                           for c in sorted(shown | set(np.unique(regions).tolist()))], fontsize=7, **place)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

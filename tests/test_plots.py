@@ -1,9 +1,11 @@
-"""savefig writes PNG, PDF and a provenance sidecar, byte-stable, in the profile's folder."""
+"""savefig writes PNG, PDF and a provenance sidecar, byte-stable, in the profile's folder; legends name what a panel
+shows."""
 from __future__ import annotations
 
 import json
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -110,4 +112,17 @@ def test_plane_regions_name_the_classes_of_their_points():
     plots.plane_regions(lambda grid: (grid[:, 0] > 1).astype(int) * 2, points, np.array([0, 0, 2]), ax=ax,
                         class_names=["head", "middle", "tail"])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["head", "tail"]
+    plt.close(fig)
+
+
+def test_a_row_of_region_panels_can_share_one_legend_outside():
+    import numpy as np
+
+    embedding, labels = np.random.default_rng(0).normal(size=(20, 2)), np.repeat([0, 1], 10)
+    fig, (left, right) = plt.subplots(1, 2)
+    plots.decision_regions(embedding, labels, labels, ax=left, class_names=["a", "b"], legend=None)
+    plots.decision_regions(embedding, labels, labels, ax=right, class_names=["a", "b"], legend="outside")
+    assert left.get_legend() is None and right.get_legend().get_bbox_to_anchor().x0 > right.bbox.x1
+    with pytest.raises(ValueError, match="unknown legend 'left'"):
+        plots.decision_regions(embedding, labels, labels, ax=left, class_names=["a", "b"], legend="left")
     plt.close(fig)
