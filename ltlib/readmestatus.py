@@ -83,6 +83,11 @@ def status(view: StoreView, today: str | None = None, figures: Path = FIGURES) -
             lines.append(f"[`{name}`](figures/notebooks/{name}.ipynb)<br>")
             lines.append(" ".join(f'<img src="figures/{image.name}" width="400" alt="{image.stem}">' for image in images))
             lines.append("")
+    untrained = sorted(path.stem for path in (figures / "notebooks").glob("*.ipynb")
+                       if path.stem not in runsets.NOTEBOOK_RUNSETS)
+    if untrained:
+        lines += ["Executed too, notebooks that train nothing (class semantics, the 2-D mechanisms): "
+                  + ", ".join(f"[`{name}`](figures/notebooks/{name}.ipynb)" for name in untrained) + ".", ""]
     partial = [(name, stored, needed) for name, (stored, needed) in progress.items()
                if 0 < stored < needed and name in runsets.RENDERS_PARTIALLY]
     lines += [f"The tables, rendered from the runs stored so far ({stored} of the {needed} they need): "

@@ -103,6 +103,9 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     figures.mkdir()
     for name in ("03_tail_prediction_frequency_cifar10.png", "02_confusion_cifar10.png"):
         (figures / name).write_bytes(b"png")
+    (figures / "notebooks").mkdir()
+    for name in ("09_mechanisms_in_2d", "03_tail_prediction_frequency"):  # one trains nothing, one is a runs notebook
+        (figures / "notebooks" / f"{name}.ipynb").write_text("{}")
     monkeypatch.setattr(reproduction, "notebook_progress",
                         lambda view: {"02_confusion_tail_vs_similar_heads": (1, 3), "03_tail_prediction_frequency": (3, 3)})
     view = reproduction.StoreView(None)
@@ -139,6 +142,8 @@ def test_the_report_reads_rows_and_comparisons_from_the_store_only(tmp_path, mon
     # figures of the notebook whose runs are all stored, none of the one still pending
     assert 'src="figures/03_tail_prediction_frequency_cifar10.png"' in status and "02_confusion" not in status
     assert "(figures/notebooks/03_tail_prediction_frequency.ipynb)" in status
+    assert ("notebooks that train nothing (class semantics, the 2-D mechanisms): [`09_mechanisms_in_2d`]"
+            "(figures/notebooks/09_mechanisms_in_2d.ipynb)." in status)
     assert ("As far as the data goes: ours is a JPEG-q75 copy of CIFAR-10; CE trained again on the copy re-encoded "
             "as JPEG q55 (tier 5, REPRODUCTION.md, 'Data sensitivity') is pending. REPRODUCTION.md's protocol names the "
             "other suspects." in status)
