@@ -7,7 +7,8 @@ names the run's cache folder. :func:`profile` gives the two sizes every notebook
   (largest class 300 images: 740 CIFAR-10-LT IF 100 images), a short schedule (3 epochs,
   1 warm-up, decay at 2) and 30 test images per class. It exists to exercise every code path
   (every method, both stages, every figure), not to approach the papers' accuracy;
-* ``paper``: the papers' schedule: 200 epochs, 5 warm-up, x0.1 at 160 and 180, full test set,
+* ``paper``: the papers' schedule: 200 epochs, 5 warm-up, decays at 160 and 180 (x0.1 each, MiSLAS's, by default;
+  SMART's and LDAM-DRW's rows name CMO's x0.01 steps, :mod:`ltlib.schedules`), full test set,
   evaluated every 10th epoch before the first decay and every epoch from it on
   (:func:`ltlib.schedules.evaluates_at`; a pass over the 10k test images is ~25 % of a CPU epoch).
 """

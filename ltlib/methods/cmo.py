@@ -9,7 +9,8 @@ pasted onto its background image; the label is mixed by area::
     loss = lam' * L(x, y_background) + (1 - lam') * L(x, y_foreground),  lam' = 1 - box area / image area
 
 As in CMO, the mixing is active only for epochs ``skip < e < epochs - skip`` (``skip = 3``, epochs counted
-from 0: the first ``skip + 1`` and the last ``skip`` epochs train on plain batches). A step whose
+from 0: the first ``skip + 1`` and the last ``skip`` epochs train on plain batches; ``skip = 0`` mixes in every
+epoch, epoch 0 included). A step whose
 coin says no mixing pastes an empty box with background weight ``lam' = 1``: the loss of the plain batch, from
 the same computation (so a compiled step has one shape whatever the coin says).
 """
