@@ -28,7 +28,8 @@ from ltlib.results import run_folder
 
 #: seconds per stage-I epoch of CIFAR-10-LT IF 100 (12,406 images, ResNet-32, batch 128) assumed by
 #: ``--dry-run`` when none is given: cpu = 96 steps at 0.422 s (bench/results/step-overhead-cpu-20261123-083628.json,
-#: 2 threads); cuda = the eager GPU-resident anchor of one H100 in shared/docs/FACTS.md (1.45 s)
+#: 2 threads); cuda = an eager GPU-resident bf16 anchor of one H100 from the workplace's notes (1.45 s per epoch,
+#: ResNet-32 + mixup, batch 128; not measured by ltlib)
 DEFAULT_SECONDS_PER_EPOCH = {"cpu": 41.0, "cuda": 1.45}
 REFERENCE_IMAGES = 12406
 
