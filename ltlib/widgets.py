@@ -5,7 +5,8 @@ area and calls ``draw(value)`` there each time the control moves. ``draw`` only 
 notebook already has (cached or stored runs, embeddings it computed): no control ever trains.
 
 Headless (``LTLIB_STATIC_WIDGETS=1``, which ``python -m ltlib figures`` and the tests set for their
-kernels) the explorer creates no widget and draws ``draw(value)`` once as a static figure: nbclient,
+kernels) the explorer creates no widget: it draws ``draw(value)`` once, so the callback is exercised, closes that
+figure (every notebook's explorer starts on the view the figure above it already shows) and says so: nbclient,
 which papermill runs on, can block on a cell that creates widgets (jupyter/nbclient#312; seen here:
 a kernel idle for minutes while the executor waited), so executed notebooks never hold one.
 """
@@ -27,8 +28,12 @@ def explorer(draw, options, value=None, description: str = "", kind: str = "drop
     options = list(options)
     values = [option[1] if isinstance(option, tuple) else option for option in options]
     if os.environ.get("LTLIB_STATIC_WIDGETS", "").lower() in ("1", "true", "yes"):
+        before = set(plt.get_fignums())
         draw(values[0] if value is None else value)
-        plt.show()
+        for number in set(plt.get_fignums()) - before:  # the figure above already shows this view
+            plt.close(number)
+        print(f"explorer over {description or 'its options'}: interactive in JupyterLab; headless, its first view "
+              "was drawn (not shown again)")
         return None
     import ipywidgets
 

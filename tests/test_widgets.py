@@ -18,8 +18,18 @@ def test_moving_the_control_calls_draw_with_the_new_value(monkeypatch):
     assert drawn == [("a", "b"), ("a",)]
 
 
-def test_headless_it_draws_once_and_makes_no_widget(monkeypatch):
+def test_headless_it_draws_once_makes_no_widget_and_shows_no_duplicate(monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
     monkeypatch.setenv("LTLIB_STATIC_WIDGETS", "1")
+    kept = plt.figure()  # a figure of an earlier cell stays open
     drawn = []
-    assert widgets.explorer(drawn.append, [0.0, 0.5, 1.0], 0.5, "p", kind="slider") is None
-    assert drawn == [0.5]
+
+    def draw(value):
+        drawn.append(value)
+        return plt.subplots()[0]
+
+    assert widgets.explorer(draw, [0.0, 0.5, 1.0], 0.5, "p", kind="slider") is None
+    assert drawn == [0.5] and plt.get_fignums() == [kept.number]
+    assert "explorer over p: interactive in JupyterLab" in capsys.readouterr().out
+    plt.close(kept)
