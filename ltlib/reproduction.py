@@ -69,10 +69,10 @@ PROTOCOL = """\
 * Trained on this repository's 2-core CPU machines in the background of the development sessions (the wall time
   includes pauses while tests ran beside it), or on a lent GPU where a row says so (the device column). Numerics
   (same column): seed 0's H2T stage I and every stage II in eager float32; the later stage-I runs (SMART's rows,
-  plain CE, seed 1's stage I) with bf16 autocast and channels_last where the machine's CPU computes bf16 natively (AMX: 1.8x faster per step;
-  AVX-512 BF16: 1.2x for CE, 1.5x for SMART; weights, optimiser, SMART's statistics and the losses stay float32;
-  evaluation in float32), else float32. A run resumed on
-  another machine lists each path with its first epoch."""
+  plain CE, seed 1's stage I) with bf16 autocast and channels_last where the machine's CPU computes bf16 natively
+  (AMX: 1.8x faster per step; AVX-512 BF16: 1.2x for CE, 1.5x for SMART; weights, optimiser, SMART's statistics and
+  the losses stay float32; evaluation in float32), else float32. A run resumed on another machine lists each path
+  with its first epoch."""
 
 #: SMART built up one part at a time: ltlib's rows, no paper number (tables.smart_parts_rows)
 PARTS = "SMART's parts (ltlib)"

@@ -26,9 +26,9 @@ from ltlib.checks import one_of
 from ltlib.config import RunConfig, StageTwoConfig, profile_of
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
-from ltlib.evaluate import split_accuracy
 from ltlib.data.streaming import DEFAULT_IMAGE_SIZE, LIST_DATASETS, load_list_dataset
 from ltlib.distributed import broadcast_object, is_distributed, is_main, rank_and_world
+from ltlib.evaluate import split_accuracy
 from ltlib.models import SeamNet, build_model
 from ltlib.storage import atomic_write_bytes, atomic_write_json, cache_root, device_name, file_lock, software_versions
 from ltlib.storage import sha256_file as _sha256
