@@ -252,7 +252,8 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
 
 def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet, progress: bool = True,
                     checkpointer=None, fast: bool | FastPath | None = None) -> TrainOutput:
-    """Decoupled classifier re-training (cRT) with H2T fusion on a trained stage-I ``model``.
+    """Decoupled classifier re-training (cRT-style, fine-tuned rather than re-initialised) with H2T fusion on a
+    trained stage-I ``model``.
 
     Only the classifier learns (initialised from stage I's); every backbone parameter is frozen.
     With ``bn_train`` (H2T's official behaviour) the backbone runs in train mode, so its BatchNorm

@@ -1,6 +1,7 @@
 """H2T: feature fusion from head to tail (AAAI 2024, §3.3, Eq. 1-2, Algorithm 1), in stage II.
 
-Stage II re-trains only the classifier of a stage-I model (decoupling, cRT; Kang et al. 2020).
+Stage II re-trains only the classifier of a stage-I model (decoupling, after cRT of Kang et al. 2020, but
+fine-tuned from stage I's classifier as H2T's Algorithm 1 and official code do, where cRT re-initialises it).
 Each step draws two batches:
 
 * the **fused** branch: a class-balanced batch ``(x^B, y^B)`` (Eq. 2, ``p_i^B = 1/C``); its labels
