@@ -128,8 +128,8 @@ def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def evaluate(model: SeamNet, images: torch.Tensor, labels: torch.Tensor, splits: ClassSplits,
-             full: bool = True, outputs=None) -> dict:
-    """Metrics of ``model`` on uint8 ``images``; ``full`` adds confusion and margins.
+             outputs=None) -> dict:
+    """Metrics of ``model`` on uint8 ``images``: top-1, split accuracy, per-class accuracy, confusion and margins.
 
     ``outputs`` = ``(logits, features)`` of :func:`predict` when the caller already has them.
     """
@@ -138,12 +138,10 @@ def evaluate(model: SeamNet, images: torch.Tensor, labels: torch.Tensor, splits:
     predictions = logits.argmax(1)
     num_classes = logits.shape[1]
     per_class = per_class_accuracy(predictions.numpy(), labels.numpy(), num_classes)
-    metrics = {"top1": top1(logits, labels), "splits": split_accuracy(per_class, splits)}
-    if full:
-        metrics["per_class_accuracy"] = [float(100 * a) for a in per_class]
-        metrics["confusion"] = confusion_matrix(predictions.numpy(), labels.numpy(), num_classes).tolist()
-        metrics["per_class_margin"] = per_class_margins(features, labels, model.classifier, num_classes).tolist()
-    return metrics
+    return {"top1": top1(logits, labels), "splits": split_accuracy(per_class, splits),
+            "per_class_accuracy": [float(100 * a) for a in per_class],
+            "confusion": confusion_matrix(predictions.numpy(), labels.numpy(), num_classes).tolist(),
+            "per_class_margin": per_class_margins(features, labels, model.classifier, num_classes).tolist()}
 
 
 def encode_outcomes(predictions: torch.Tensor, labels: torch.Tensor) -> dict:
