@@ -112,7 +112,8 @@ class RunConfig:
     smart_normalize: bool = _field(True, "SMART: scale-free transfer matrix (see ltlib.methods.smart); "
                                          "false = the paper's literal formulas")
     smart_tail_sampler: str = _field("balanced", f"SMART: sampler of the tail-dominated batch: {', '.join(TAIL_SAMPLERS)}")
-    smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images) or half (largest half)")
+    smart_head_rule: str = _field("many", "SMART: head classes: many (>100 images), half (largest half) or relative "
+                                                                "(those with more images than the tail class)")
     smart_batches: str = _field("full", "SMART: full = a tail- and a head-dominated batch of batch_size each "
                                         "(Algorithm 1); half = batch_size // 2 each (a baseline step's compute)")
     smart_weight_form: str = _field("share", f"SMART: Eq. 11 under smart_normalize: {', '.join(WEIGHT_FORMS)} "

@@ -75,9 +75,9 @@ def cpu_core_tiers(profile_name: str = "paper", seed: int = 0, dataset: str = "c
        H2T Table 6's stage-II rows);
     2. H2T rest: the p sweep (notebook 07), H2T Tables 5 and 7 (all stage II on the same stage I);
     3. SMART core: CE, SMART (default form) and CE + CMO on CMO's schedule (notebooks 02 and 05);
-    4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half rule) and the
-       plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in about half a
-       SMART run's time), then the SMART runs, the paper's head rule (many) before the other;
+    4. SMART rest: the other rows of SMART Table 1 (BSCE, BSCE+SMART, LDAM-DRW, LA, the head = half and relative
+       rules) and the plain CE of the quickstart and of H2T Table 6; the single-batch runs first (each fills a row in
+       about half a SMART run's time), then the SMART runs, the default head rule (many) before the others;
     5. data: SMART Table 1's CE on the copy re-encoded once more as JPEG, at q55 (a loss as large as the copy's own)
        and q30, and on the copy with its chroma grid halved again (:func:`ltlib.compression.runs`): what a further
        loss of each of the copy's two kinds costs, the one measurable handle on the data as a cause of the gap to

@@ -81,10 +81,12 @@ MIXUP_READINGS = "CE + mixup vs plain CE (H2T Table 6's two readings of 'CE loss
 #: SMART's two head rules (which classes count as head: the paper does not say), one paper number for both
 HEAD_RULES = "SMART's head rule: half vs many (one paper number for both)"
 BSCE_HEAD_RULES = "BSCE+SMART's head rule: half vs many (one paper number for both)"
+RELATIVE_HEADS = "SMART's head rule: relative vs many (one paper number for both)"
+BSCE_RELATIVE_HEADS = "BSCE+SMART's head rule: relative vs many (one paper number for both)"
 #: the two readings of SMART's "tail-class dominated" batch (the paper names no sampler)
 TAIL_SAMPLERS = "SMART's tail batch: reverse vs class-balanced sampler (the paper names none)"
 #: pairs of two readings of one paper row: no paper Δ, no direction to support; a verdict says whether they differ
-READINGS = (MIXUP_READINGS, HEAD_RULES, BSCE_HEAD_RULES, TAIL_SAMPLERS)
+READINGS = (MIXUP_READINGS, HEAD_RULES, BSCE_HEAD_RULES, RELATIVE_HEADS, BSCE_RELATIVE_HEADS, TAIL_SAMPLERS)
 #: (label, table, baseline row prefix, method row prefix): pairs compared on the same test images
 COMPARISONS = [
     ("DR+H2T vs DR (H2T Table 6)", "H2T Table 6", "DR (", "DR+H2T ("),
@@ -99,6 +101,9 @@ COMPARISONS = [
     (HEAD_RULES, "SMART Table 1", f"{tables.SMART_LABEL}, head = many", f"{tables.SMART_LABEL}, head = half"),
     (BSCE_HEAD_RULES, "SMART Table 1", f"BSCE+{tables.SMART_LABEL}, head = many",
      f"BSCE+{tables.SMART_LABEL}, head = half"),
+    (RELATIVE_HEADS, "SMART Table 1", f"{tables.SMART_LABEL}, head = many", f"{tables.SMART_LABEL}, head = relative"),
+    (BSCE_RELATIVE_HEADS, "SMART Table 1", f"BSCE+{tables.SMART_LABEL}, head = many",
+     f"BSCE+{tables.SMART_LABEL}, head = relative"),
     # SMART's parts, one at a time (where a part moves the accuracy; no paper Δ)
     ("SMART's two batches vs CE", PARTS, "CE", tables.TWO_BATCHES),
     ("Minority Aug. (Eq. 6) vs the two batches alone", PARTS, tables.TWO_BATCHES, tables.WITH_AUGMENTATION),

@@ -10,7 +10,9 @@ schedule=name)``), both SGD 0.1 / 0.9 / 2e-4, batch 128, 200 epochs, 5 warm-up e
 * ``mislas``: x0.1 at epoch 160 and again at 180 (MiSLAS, whose configs H2T's official code uses):
   every H2T row;
 * ``cmo``: x0.01 after epoch 160 and x0.0001 after epoch 180 (CMO's and LDAM-DRW's CIFAR code, which
-  SMART says it follows, its ref. [45]): every SMART, CMO, LDAM-DRW, logit-adjustment and BSCE row
+  SMART says it follows, its ref. [45]; SMART's own sentence, "trained for 200 epochs ... decreases by 0.1
+  at epoch 220 and 260, respectively, following the training strategy in work [45]" (§4.1), names epochs
+  past its 200 and CMO's factor is 0.01, so ltlib follows the cited code, not the sentence): every SMART, CMO, LDAM-DRW, logit-adjustment and BSCE row
   of SMART's tables. Their code counts epochs from 1 (``epoch = epoch + 1``; ``epoch > 160`` gives
   0.01), so "after epoch 160" is 0-based epoch ``e >= 160``: milestone 160 with ``gamma = 0.01``
   (``0.01^2 = 1e-4`` from ``e = 180``). Their warm-up ``lr * epoch / 5`` for 1-based ``epoch <= 5``

@@ -231,15 +231,18 @@ def test_the_two_readings_of_h2ts_ce_row_are_compared_without_a_paper_difference
     assert f"| {reproduction.MIXUP_READINGS} | {base_label} | {label} | – | pending | | |" in lines
 
 
-@pytest.mark.parametrize("name, loss", [(reproduction.HEAD_RULES, "ce"), (reproduction.BSCE_HEAD_RULES, "bsce")])
-def test_smarts_two_head_rules_are_compared_as_two_readings_of_one_paper_number(name, loss, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, loss, rule", [(reproduction.HEAD_RULES, "ce", "half"),
+                                              (reproduction.BSCE_HEAD_RULES, "bsce", "half"),
+                                              (reproduction.RELATIVE_HEADS, "ce", "relative"),
+                                              (reproduction.BSCE_RELATIVE_HEADS, "bsce", "relative")])
+def test_smarts_head_rules_are_compared_as_readings_of_one_paper_number(name, loss, rule, tmp_path, monkeypatch):
     monkeypatch.setenv("LTLIB_STORE", str(tmp_path))  # an empty store: every comparison pending
     pairs = [(base, method) for found, base, method in reproduction.comparison_pairs() if found == name]
     assert len(pairs) == 1
     (base_label, base_value, base_config), (label, value, config) = pairs[0]
-    assert base_value == value is not None and "head = many" in base_label and "head = half" in label
-    assert (base_config.loss, base_config.smart_head_rule, config.smart_head_rule) == (loss, "many", "half")
-    assert base_config.replace(smart_head_rule="half") == config  # the head rule is their only difference
+    assert base_value == value is not None and "head = many" in base_label and f"head = {rule}" in label
+    assert (base_config.loss, base_config.smart_head_rule, config.smart_head_rule) == (loss, "many", rule)
+    assert base_config.replace(smart_head_rule=rule) == config  # the head rule is their only difference
     lines, _ = reproduction.comparisons_section(reproduction.StoreView(None))
     assert f"| {name} | {base_label} | {label} | – | pending | | |" in lines
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltlib.methods.smart import (ClassStatistics, SmartTransfer, augment_features, batch_class_moments,
-                                 draw_head_picks, head_class_mask, head_classes_of, normalized_transfer,
-                                 semantic_weights, smart_seam, transfer_covariance)
+from ltlib.methods.smart import (RELATIVE_DRAW_RANGE, ClassStatistics, SmartTransfer, augment_features,
+                                 batch_class_moments, draw_head_picks, head_class_mask, head_classes_of,
+                                 normalized_transfer, relative_candidates, relative_heads, semantic_weights,
+                                 smart_seam, transfer_covariance)
 from ltlib.models import build_model
 
 
@@ -60,6 +61,12 @@ def test_fixed_momentum_initialises_then_mixes():
     stats.update(second, torch.tensor([0]))
     torch.testing.assert_close(stats.mean[0], 0.9 * before + 0.1 * rows_of(second, torch.tensor([0]), 0).mean(0))
     assert stats.seen[1] == 0 and (stats.mean[1] == 0).all()
+    # the covariance is that of the two batches' positions weighted 0.9 / 0.1 about their weighted mean
+    old, new = rows_of(first, torch.tensor([0, 0]), 0), rows_of(second, torch.tensor([0]), 0)
+    weights = torch.cat([torch.full((len(old),), 0.9 / len(old)), torch.full((len(new),), 0.1 / len(new))])
+    rows = torch.cat([old, new])
+    centred = rows - (weights[:, None] * rows).sum(0)
+    torch.testing.assert_close(stats.covariance[0], (weights[:, None] * centred).T @ centred, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("momentum, block", [(0.0, 0), (0.3, 0), (0.0, 2)])
@@ -119,6 +126,48 @@ def test_eq6_with_the_batch_mean_keeps_the_mean():
     torch.testing.assert_close(identity, rows, atol=1e-4, rtol=1e-4)  # Sigma_th = diag(sigma): no change
 
 
+def test_eq6_multiplies_each_row_by_an_unsymmetric_sigma_th_from_the_right():
+    """Eq. 6 is ``F~ = z Sigma_th + mu`` for the rows ``z`` of the whitened map (HW, C): with a triangular
+    ``Sigma_th`` (as unsymmetric as Gamma's row softmax makes it) ``Sigma_th^T`` would give another map."""
+    rows, mean, variance = torch.randn(2, 6, 3), torch.randn(2, 3), torch.rand(2, 3) + 0.5
+    sigma_th = torch.triu(torch.randn(2, 3, 3)) + 2 * torch.eye(3)
+    out = augment_features(rows, mean, variance, sigma_th)
+    for n in range(2):
+        for p in range(6):
+            z = [float(rows[n, p, j] - mean[n, j]) / (float(variance[n, j]) + 1e-8) ** 0.5 for j in range(3)]
+            for k in range(3):
+                expected = sum(z[j] * float(sigma_th[n, j, k]) for j in range(3)) + float(mean[n, k])
+                assert float(out[n, p, k]) == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_an_augmented_tail_map_is_eq6_of_the_running_statistics():
+    """SmartTransfer.apply rebuilt by hand: the running mean and diag(Sigma_t) whiten, ``N(Gamma ⊙ N(S))``
+    times the tail's RMS standard deviation mixes (the module docstring's scale-free form); head samples and
+    samples outside the tail batch keep their map."""
+    smart = transfer(tau=0.7)
+    labels = torch.tensor([0, 1, 2, 3, 4, 3, 4, 0])
+    from_tail_batch = torch.tensor([True] * 6 + [False] * 2)
+    features = maps_of(labels, seed=4)
+    picks = smart.draw_picks(labels, torch.Generator().manual_seed(9))
+    out = smart.apply(features, labels, from_tail_batch, picks)
+    heads = head_classes_of(labels, smart.table, smart.sizes, picks)
+    stats = smart.statistics
+    for i in range(8):
+        if not (from_tail_batch[i] and labels[i] >= 3):
+            assert torch.equal(out[i], features[i])
+            continue
+        sigma_t, sigma_h = stats.covariance[labels[i]], stats.covariance[heads[i]]
+        s = sigma_t.T @ sigma_h
+        s = s * 2.0 / torch.linalg.matrix_norm(s)
+        sigma_th = torch.softmax(0.7 * s, -1) * s
+        sigma_th = sigma_th * 2.0 / torch.linalg.matrix_norm(sigma_th)
+        variance = sigma_t.diagonal()
+        rows = features[i].reshape(4, -1).T
+        expected = (rows - stats.mean[labels[i]]) / (variance + 1e-8).sqrt() @ (sigma_th * variance.mean().sqrt())
+        expected = (expected + stats.mean[labels[i]]).T.reshape(4, 3, 3)
+        torch.testing.assert_close(out[i], expected, atol=1e-4, rtol=1e-4)
+
+
 def test_eq11_weights_against_an_independent_sum():
     sigma_th = torch.randn(3, 4, 4)
     expected = torch.tensor([sum(float(sigma_th[n, j, k]) for j in range(4) for k in range(4)) / 4 for n in range(3)])
@@ -140,7 +189,7 @@ def test_weights_match_eq11_recomputed_from_the_statistics(normalize, form):
     features = maps_of(labels, seed=4)
     picks = smart.draw_picks(labels, torch.Generator().manual_seed(9))
     smart.apply(features, labels, torch.ones(8, dtype=torch.bool), picks)
-    heads = head_classes_of(labels, smart.head_classes, picks)
+    heads = head_classes_of(labels, smart.table, smart.sizes, picks)
     cov = smart.statistics.covariance
     for i in (3, 4, 5, 6):  # tail samples
         s = cov[labels[i]].T @ cov[heads[i]]
@@ -177,19 +226,88 @@ def test_weights_are_one_for_head_and_eq11_for_augmented_tail_samples():
 def test_head_choice_online_and_offline():
     generator = torch.Generator().manual_seed(0)
     heads = torch.tensor([0, 1, 2])
-    online = head_classes_of(torch.full((3000,), 4), heads, draw_head_picks(3000, 3, generator, "cpu"))
+    sizes = torch.full((5,), 3)
+    online = head_classes_of(torch.full((3000,), 4), heads, sizes, draw_head_picks(3000, 3, generator, "cpu"))
     assert set(online.tolist()) == {0, 1, 2} and abs((online == 1).float().mean() - 1 / 3) < 0.03
     candidates = torch.tensor([[0, 1]] * 4 + [[2, 2]])
-    offline = head_classes_of(torch.tensor([4, 3, 3, 3]), heads, draw_head_picks(4, 2, generator, "cpu"), candidates)
+    offline = head_classes_of(torch.tensor([4, 3, 3, 3]), candidates, torch.full((5,), 2),
+                              draw_head_picks(4, 2, generator, "cpu"))
     assert offline[0] == 2 and set(offline[1:].tolist()) <= {0, 1}
+
+
+def test_the_many_and_half_rules_draw_as_before_the_relative_rule():
+    """Runs stored before the relative rule existed drew ``randint(0, heads)``: their draws are unchanged."""
+    smart = transfer()
+    labels = torch.tensor([3, 4, 0, 4])
+    picks = smart.draw_picks(labels, torch.Generator().manual_seed(3))
+    assert torch.equal(picks, torch.randint(0, 3, (4,), generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(head_classes_of(labels, smart.table, smart.sizes, picks), picks)  # heads are classes 0-2
 
 
 def test_head_rules():
     assert head_class_mask([500, 300, 150, 40, 10], "many").tolist() == [True, True, True, False, False]
     assert head_class_mask([500, 300, 150, 40, 10], "half").tolist() == [True, True, True, False, False]
     assert head_class_mask([500, 300, 150, 40], "half").tolist() == [True, True, False, False]
+    assert head_class_mask([300, 500, 500, 40], "relative").tolist() == [False, True, True, False]
     with pytest.raises(ValueError, match="SMART needs head and tail classes"):
         SmartTransfer("layer3", [50, 40, 30])
+    with pytest.raises(ValueError, match="SMART needs head and tail classes; head rule 'relative'"):
+        SmartTransfer("layer3", [30, 30, 30], head_rule="relative")
+    with pytest.raises(ValueError, match="smart_head_rule='tail'"):
+        head_class_mask([3, 2, 1], "tail")
+
+
+def test_relative_heads_are_the_classes_with_more_images():
+    counts = [40, 500, 150, 150, 10, 300]
+    order, sizes = relative_heads(counts)
+    for k, n in enumerate(counts):
+        assert set(order[: sizes[k]].tolist()) == {c for c, m in enumerate(counts) if m > n}
+
+
+def test_relative_online_draws_are_uniform_over_each_class_s_own_heads():
+    counts = [500, 300, 150, 40, 10]
+    smart = SmartTransfer("layer3", counts, head_rule="relative")
+    assert smart.choices == RELATIVE_DRAW_RANGE and smart.is_head.tolist() == [True, False, False, False, False]
+    labels = torch.tensor([1, 2, 4] * 4000)
+    heads = head_classes_of(labels, smart.table, smart.sizes, smart.draw_picks(labels, torch.Generator().manual_seed(0)))
+    assert set(heads[labels == 1].tolist()) == {0}
+    assert set(heads[labels == 2].tolist()) == {0, 1}
+    of_4 = heads[labels == 4]
+    assert set(of_4.tolist()) == {0, 1, 2, 3}
+    assert all(abs(float((of_4 == c).float().mean()) - 0.25) < 0.03 for c in range(4))
+
+
+def test_relative_offline_candidates_rank_each_class_s_own_heads_by_similarity():
+    counts = [500, 300, 150, 40, 10]
+    similarity = torch.tensor([[1.0, 0.2, 0.9, 0.4, 0.3],
+                               [0.2, 1.0, 0.5, 0.6, 0.7],
+                               [0.9, 0.5, 1.0, 0.1, 0.8],
+                               [0.4, 0.6, 0.1, 1.0, 0.6],
+                               [0.3, 0.7, 0.8, 0.6, 1.0]])
+    table, sizes = relative_candidates(similarity, counts, top_k=2)
+    assert sizes.tolist() == [0, 1, 2, 2, 2]
+    assert table[1, :1].tolist() == [0]
+    assert table[2].tolist() == [0, 1]  # 0.9 before 0.5
+    assert table[3].tolist() == [1, 0]  # 0.6 before 0.4, class 2 (0.1) not among the top 2
+    assert table[4].tolist() == [2, 1]  # 0.8, 0.7; class 3 ties nothing and ranks below
+    smart = SmartTransfer("layer3", counts, head_rule="relative", candidates=(table, sizes))
+    labels = torch.tensor([1, 2, 3] * 500)
+    heads = head_classes_of(labels, smart.table, smart.sizes, smart.draw_picks(labels, torch.Generator().manual_seed(1)))
+    assert set(heads[labels == 1].tolist()) == {0} and set(heads[labels == 3].tolist()) == {0, 1}
+
+
+def test_relative_rule_augments_every_class_but_the_largest_with_a_larger_class():
+    counts = [500, 300, 150, 40, 10]
+    smart = SmartTransfer("layer3", counts, head_rule="relative")
+    labels = torch.tensor([0, 1, 2, 3, 4] * 4)
+    features = maps_of(labels, seed=2)
+    picks = smart.draw_picks(labels, torch.Generator().manual_seed(5))
+    out = smart.apply(features, labels, torch.ones(20, dtype=torch.bool), picks)
+    heads = head_classes_of(labels, smart.table, smart.sizes, picks)
+    changed = (out != features).flatten(1).any(1)
+    assert changed.tolist() == (labels != 0).tolist()
+    assert all(counts[h] > counts[y] for h, y in zip(heads[labels != 0].tolist(), labels[labels != 0].tolist()))
+    assert (smart.last_weights[labels == 0] == 1).all() and (smart.last_weights[labels != 0] >= 1).all()
 
 
 def test_a_class_seen_once_and_batches_without_tail_or_head_stay_finite():

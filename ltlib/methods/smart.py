@@ -15,7 +15,11 @@ batch, ``N_k <- N_k + M_k`` and ``alpha_k = M_k / N_k`` (dynamic, default) or a 
 ``Sigma^B`` is the population covariance about the batch mean. The last term is not printed in
 Eq. 3; without it the dynamic-momentum recursion is not the covariance of the samples seen so
 far (it drops the spread between batch means). With it, dynamic momentum gives exactly the
-mean and covariance of every feature seen so far. Statistics are updated from both batches,
+mean and covariance of every feature seen so far, and a fixed momentum the covariance of the same
+exponentially weighted samples about their weighted mean. While the network trains, a class's
+features drift, so that covariance also holds the spread of its mean over training (the printed
+recursion, a weighted mean of old batch covariances, keeps old features too, but not their drift).
+ltlib keeps the term in every form, ``normalize=False`` included. Statistics are updated from both batches,
 detached, before the augmentation of the same step (Algorithm 1, line 7 before 8-9).
 
 **Transfer covariance (Eq. 4-5).** ``S = Sigma_t^T Sigma_h``, ``Gamma = softmax(tau * S)`` over
@@ -53,7 +57,11 @@ to the Frobenius norm of the identity, ``N(A) = sqrt(C) * A / ||A||_F``:
   scale-free, exactly 1 when ``Sigma_th`` is diagonal (no head-tail cross-channel structure), growing
   with the off-diagonal share of its mass (``2 - 1/C`` when every entry is equal), always in ``[1, 2)``. ``frobenius`` keeps ``(1/C) sum_jk N(Gamma ⊙ S^)[j, k]`` for the ablation.
 
-``normalize=False`` gives the literal formulas everywhere (and the literal Eq. 11).
+``normalize=False`` gives the literal Eq. 4-6 and Eq. 11 (Eq. 3 keeps its extra term, above).
+
+**Temperature.** The paper gives no value of ``tau`` ("offline methods require a minor scaling
+hyperparameter tau ... our online strategy demands a greater tau", §4.3), and its ``tau`` acts on the
+unnormalised ``S``. ``tau = 1`` is ltlib's default, fixed before any run; notebook 06 sweeps it.
 
 **What Eq. 6 makes of a tail map (measured, not a decision).** ``bench/smart_transfer.py`` reads the class
 statistics of a SMART run in progress: for run 86c7fb16a74c (SMART, seed 1, CIFAR-10-LT IF 100 from the JPEG-q75
@@ -79,7 +87,9 @@ the weight to D^T's samples; ltlib reads that as the samples Eq. 6 augments (the
 sample of the tail-dominated batch keeps ``omega = 1``. The loss is ``mean_i omega_i l_i`` over both batches (CE
 or BSCE): Eq. 11 sets ``omega = 1`` for D^H's samples, so they are in the loss, although Algorithm 1's line 11
 writes only the augmented batch. Weights can be on with augmentation off (Table 4), then ``Sigma_th`` only
-weights.
+weights. With BSCE ("replacing CE with BSCE", §4.2) both batches take the training set's prior ``log pi``, as
+Eq. 10 has one loss ``l_i``; on the class-balanced D^T that prior over-corrects (Balanced Meta-Softmax pairs
+a balanced sampler with the plain softmax), a reading the paper does not address.
 
 **Memory at 2048 channels (``block``, a decision for the large benchmarks).** Eq. 3 keeps a ``C x C``
 covariance per class: for ResNet-50's last stage (C = 2048) and ImageNet-LT's 1000 classes that is
@@ -97,13 +107,22 @@ extra memory grows with the batch, not with K. Measured on this project's CPU ma
 C = 2048, 32 maps of 7 x 7, two steps): statistics 0.98 GiB, peak process memory +1.24 GiB, 0.7 s at
 ``g = 128``; +2.30 GiB, 1.5 s at ``g = 256``.
 
-**Head and tail.** ``head_rule = 'many'`` (default): head classes are the *many* split (> 100
-training images), the split the paper reports by (§4.1; it names no head/tail split for SMART itself), all
-others are tail; ``'half'``: the ceil(C/2) largest
-classes are head. A tail sample's head class ``k_h`` is drawn per sample and step: ``online``
-uniformly among head classes; offline (a similarity source) uniformly among the ``top_k = 5``
-head classes most similar to its class (all head classes when there are fewer than ``top_k``). A pair
-is augmented only once ``k_h`` has statistics.
+**Head and tail.** The paper names no head/tail split for SMART. Its one example (§3.2, Fig. 3) lists
+the "top 10 semantically similar head classes" of CIFAR-100-LT's tail class 'train' (index 90): bus,
+bicycle, bridge, motorcycle, road, pickup truck, camel, elephant, lawn mower, mountain; at IF 100 five
+of them (indices 41-68) have 20-100 images, medium-shot. So there "head" cannot mean the many split;
+it fits "any class with more images than the tail class" (and equally "not few-shot", which leaves
+CIFAR-10-LT, with no class under 20 images, without tail classes). ltlib offers three rules:
+``head_rule = 'many'`` (default, fixed before any run): head classes are the *many* split (> 100
+training images), the split the paper reports by (§4.1), all others are tail (2 of CIFAR-10-LT's 10);
+``'half'``: the ceil(C/2) largest classes are head; ``'relative'`` (§3.2's example): every class is
+tail except the largest, and a class's head classes are those with more images than its own (on
+CIFAR-10-LT class 1 borrows only from class 0, class 9 from the nine others). A tail sample's head
+class ``k_h`` is drawn per sample and step (§3.3's "we randomly sample a head class k_h for a given tail
+class k_t" also reads as one draw per class and step; per sample gives a class's images several head
+classes in one step): ``online`` uniformly among its head classes; offline (a similarity source)
+uniformly among the ``top_k = 5`` head classes most similar to its class (all of them when it has fewer
+than ``top_k``). A pair is augmented only once ``k_h`` has statistics.
 
 **Batches (Algorithm 1).** Each step draws a tail-dominated batch (``balanced`` or ``reverse``
 sampler) and a head-dominated batch (``instance``). The paper names no sampler for D^T ("tail-class dominated")
@@ -137,7 +156,7 @@ from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
 
 EPSILON = 1e-8
 COVARIANCE_SOURCES = ("both", "head", "tail")
-HEAD_RULES = ("many", "half")
+HEAD_RULES = ("many", "half", "relative")
 #: Eq. 11 under ``normalize`` (see the module docstring)
 WEIGHT_FORMS = ("share", "frobenius")
 #: sizes of Algorithm 1's two batches: full = |B| each (the paper), half = |B| / 2 each (equal compute)
@@ -163,7 +182,9 @@ def smart_seam(model, layer: int) -> str:
 
 
 def head_class_mask(class_counts, rule: str = "many") -> torch.Tensor:
-    """Boolean ``(K,)``: which classes are head under ``rule``."""
+    """Boolean ``(K,)``: which classes are head under ``rule`` (never augmented). Under ``relative`` that
+    is the classes no class outnumbers; every other class is tail, with its own head classes
+    (:func:`relative_heads`)."""
     counts = torch.as_tensor(class_counts)
     if rule == "many":
         return counts > 100
@@ -171,7 +192,18 @@ def head_class_mask(class_counts, rule: str = "many") -> torch.Tensor:
         mask = torch.zeros(len(counts), dtype=torch.bool)
         mask[torch.argsort(counts, descending=True, stable=True)[: math.ceil(len(counts) / 2)]] = True
         return mask
+    if rule == "relative":
+        return counts == counts.max()
     require_one_of("smart_head_rule", rule, HEAD_RULES)
+
+
+def relative_heads(class_counts) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``relative`` rule's head classes of every class as ``(order (K,), sizes (K,))``: ``order`` lists the
+    classes by decreasing image count (ties by index), so the classes with more images than class ``k`` are
+    its first ``sizes[k]`` entries."""
+    counts = torch.as_tensor(class_counts)
+    order = torch.argsort(counts, descending=True, stable=True)
+    return order, (counts[None, :] > counts[:, None]).sum(1)
 
 
 def check_block(block: int, channels: int) -> int:
@@ -349,6 +381,11 @@ def eq11_weights(sigma_th: torch.Tensor, normalize: bool, form: str) -> torch.Te
     return semantic_weights(sigma_th)
 
 
+#: the range of a ``relative`` draw, reduced modulo each class's number of head classes (a bias under 1e-5
+#: for up to 8,142 classes)
+RELATIVE_DRAW_RANGE = 2 ** 30
+
+
 def draw_head_picks(count: int, choices: int, generator: torch.Generator, device, layout=None) -> torch.Tensor:
     """The random part of the head-class choice: ``(count,)`` positions uniform in ``0..choices-1``. With a
     ``layout`` (data parallelism) they are drawn for the whole global batch and each sample takes its
@@ -360,11 +397,28 @@ def draw_head_picks(count: int, choices: int, generator: torch.Generator, device
     return pick.to(device)
 
 
-def head_classes_of(tail_labels: torch.Tensor, head_classes: torch.Tensor, pick: torch.Tensor,
-                    candidates: torch.Tensor | None = None) -> torch.Tensor:
-    """The head class of each sample for its ``pick``: ``head_classes[pick]`` (online) or
-    ``candidates[y, pick]`` (offline)."""
-    return head_classes[pick] if candidates is None else candidates[tail_labels, pick]
+def head_classes_of(tail_labels: torch.Tensor, table: torch.Tensor, sizes: torch.Tensor,
+                    pick: torch.Tensor) -> torch.Tensor:
+    """The head class of each sample for its ``pick``: ``table[y, pick mod sizes[y]]``, where row ``y`` of
+    ``table`` (K, W) lists class ``y``'s ``sizes[y]`` candidate head classes (:func:`head_choice_table`); a
+    ``table`` of one dimension (W,) is every class's row. A pick drawn below a row's size (every rule but
+    ``relative``) is its own position."""
+    position = pick % sizes[tail_labels].clamp(min=1)
+    return table[position] if table.dim() == 1 else table[tail_labels, position]
+
+
+def head_choice_table(class_counts, head_rule: str,
+                      candidates: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every class's candidate head classes as ``(table, sizes (K,))`` (:func:`head_classes_of`): the offline
+    ``candidates`` (:func:`offline_candidates`, a table (K, top_k)) when given; online one row (W,) for every
+    class: the head classes of the rule, or under ``relative`` the classes by decreasing count, of which
+    class ``k`` reads the ``sizes[k]`` with more images than its own (:func:`relative_heads`)."""
+    if candidates is not None:
+        return candidates
+    if head_rule == "relative":
+        return relative_heads(class_counts)
+    heads = torch.nonzero(head_class_mask(class_counts, head_rule)).flatten()
+    return heads, torch.full((len(class_counts),), heads.numel())
 
 
 class SmartTransfer:
@@ -372,7 +426,8 @@ class SmartTransfer:
 
     def __init__(self, seam: str, class_counts, tau: float = 1.0, momentum: float = 0.0,
                  covariance_source: str = "both", augment: bool = True, weights: bool = True,
-                 head_rule: str = "many", candidates: torch.Tensor | None = None, normalize: bool = True,
+                 head_rule: str = "many", candidates: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 normalize: bool = True,
                  weight_form: str = "share", block: int = 0):
         self.seam, self.tau, self.momentum, self.normalize, self.block = seam, tau, momentum, normalize, block
         require_one_of("smart_weight_form", weight_form, WEIGHT_FORMS)
@@ -385,20 +440,21 @@ class SmartTransfer:
             raise ValueError(f"SMART needs head and tail classes; head rule {head_rule!r} makes "
                              f"{int(self.is_head.sum())} of {len(self.is_head)} classes head")
         self.head_classes = torch.nonzero(self.is_head).flatten()
-        self.candidates = candidates
+        self.table, self.sizes = head_choice_table(class_counts, head_rule, candidates)
+        # one width for every tail class: draw positions below it; else draw wide and reduce per class
+        tail_sizes = self.sizes[~self.is_head]
+        self.choices = int(tail_sizes[0]) if (tail_sizes == tail_sizes[0]).all() else RELATIVE_DRAW_RANGE
         self.statistics: ClassStatistics | None = None
         self.last_weights: torch.Tensor | None = None
 
     def to(self, device) -> "SmartTransfer":
         self.is_head, self.head_classes = self.is_head.to(device), self.head_classes.to(device)
-        if self.candidates is not None:
-            self.candidates = self.candidates.to(device)
+        self.table, self.sizes = self.table.to(device), self.sizes.to(device)
         return self
 
     def draw_picks(self, labels: torch.Tensor, generator: torch.Generator, layout=None) -> torch.Tensor:
         """This step's head-class draws ``(B,)`` for samples of ``labels`` (see :func:`draw_head_picks`)."""
-        choices = self.head_classes.numel() if self.candidates is None else self.candidates.shape[1]
-        return draw_head_picks(labels.numel(), choices, generator, labels.device, layout)
+        return draw_head_picks(labels.numel(), self.choices, generator, labels.device, layout)
 
     def hook(self, model, labels: torch.Tensor, augmentable: torch.Tensor, picks: torch.Tensor):
         """A seam hook for ``model.forward``: SMART at ``self.seam`` in training, identity in eval mode."""
@@ -426,7 +482,7 @@ class SmartTransfer:
             self.statistics = ClassStatistics(len(self.is_head), channels, features.device, self.momentum, self.block)
         stats = self.statistics
         stats.update(features, labels)
-        heads = head_classes_of(labels, self.head_classes, picks, self.candidates)
+        heads = head_classes_of(labels, self.table, self.sizes, picks)
         active = augmentable & ~self.is_head[labels] & (stats.seen[heads] > 0)
         sigma_t, sigma_h = stats.covariance[labels], stats.covariance[heads]
         sigma_th = transfer_covariance(sigma_t, sigma_h, self.tau, self.covariance_source, self.normalize)
@@ -445,17 +501,35 @@ class SmartTransfer:
 
 
 def offline_candidates(class_names, class_counts, head_choice: str, head_rule: str, top_k: int):
-    """``(K, top_k)`` most similar head classes of every class for an offline ``head_choice`` (a
-    class-similarity source of :mod:`ltlib.semantics`), or ``None`` for ``online``."""
+    """For an offline ``head_choice`` (a class-similarity source of :mod:`ltlib.semantics`), every class's
+    ``top_k`` most similar head classes, most similar first, as ``(table (K, top_k), sizes (K,))``
+    (:func:`head_choice_table`); ``None`` for ``online``. A class with fewer head classes than ``top_k``
+    (e.g. 4 many-shot classes in the quick subset, or a class outnumbered by 3 under ``relative``) draws
+    among all of them."""
     require_one_of("smart_head_choice", head_choice, HEAD_CHOICES)
     if head_choice == "online":
         return None
     from ltlib.semantics import class_similarity, top_k_similar
 
     similarity = class_similarity(list(class_names), head_choice)
+    if head_rule == "relative":
+        return relative_candidates(similarity, class_counts, top_k)
     heads = head_class_mask(class_counts, head_rule).nonzero().flatten().tolist()
-    # fewer head classes than top_k (e.g. 4 many-shot classes in the quick subset): draw among all of them
-    return torch.as_tensor(top_k_similar(similarity, heads, min(top_k, len(heads))))
+    width = min(top_k, len(heads))
+    return torch.as_tensor(top_k_similar(similarity, heads, width)), torch.full((len(class_counts),), width)
+
+
+def relative_candidates(similarity, class_counts, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``relative``'s offline head choice: row ``k`` holds the ``min(top_k, m_k)`` classes most similar to ``k``
+    among its ``m_k`` outnumbering classes (ties by the lower index), the rest of the row ``k``."""
+    similarity = torch.as_tensor(similarity, dtype=torch.float64)
+    order, sizes = relative_heads(class_counts)
+    table = torch.arange(len(sizes))[:, None].repeat(1, top_k)
+    for k, size in enumerate(sizes.tolist()):
+        heads = order[:size].sort().values  # index order, so a stable sort breaks ties by the lower index
+        ranked = heads[torch.sort(-similarity[k, heads], stable=True).indices][:top_k]
+        table[k, : len(ranked)] = ranked
+    return table, sizes.clamp(max=top_k)
 
 
 @register_method("smart")
@@ -468,7 +542,7 @@ class SmartObjective(SupervisedObjective):
                                         config.smart_head_rule, config.smart_top_k)
         return cls(config, data, model, generator, candidates)
 
-    def __init__(self, config, data, model, generator, candidates: torch.Tensor | None = None):
+    def __init__(self, config, data, model, generator, candidates: tuple[torch.Tensor, torch.Tensor] | None = None):
         super().__init__(config, data, model, generator)
         self.transfer = SmartTransfer(
             smart_seam(model, config.smart_layer), data.class_counts, config.smart_tau, config.smart_momentum,
