@@ -185,7 +185,9 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
     assert {k: v for k, v in resumed["history"].items() if "seconds" not in k} == \
         {k: v for k, v in uninterrupted["history"].items() if "seconds" not in k}
     assert resumed["final"] == uninterrupted["final"] and resumed["best_top1"] == uninterrupted["best_top1"]
-    assert resumed["train_seconds"] == sum(resumed["history"]["seconds"])  # both sessions' epochs, not the last's
+    # the timings of both sessions' epochs are kept, not the last session's alone
+    assert len(resumed["history"]["seconds"]) == len(resumed["history"]["train_seconds"]) == config.epochs
+    assert resumed["train_seconds"] == pytest.approx(sum(resumed["history"]["seconds"]))
     assert not store.partial_path(config).exists()  # stored: the partial entry is gone
     assert store.has_entry(config)
 

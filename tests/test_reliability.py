@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 SCRIPT = """
-import json, sys
+import json, os, signal, sys
 sys.path.insert(0, {tests!r})
 from test_train import tiny_config, tiny_data
 from ltlib.checkpoint import Checkpointer
@@ -27,38 +25,44 @@ class Recording(Checkpointer):
         loaded.append(None if state is None else state["epoch"])
         return state
 
+    def save(self, state):
+        super().save(state)
+        if state["epoch"] == {kill_after}:  # the process dies, as under SIGKILL from outside, between two epochs
+            os.kill(os.getpid(), signal.SIGKILL)
+
 output = train_stage_one(config, tiny_data(), progress=False, checkpointer=Recording({checkpoint!r}))
 history = {{k: v for k, v in output.metrics["history"].items() if "seconds" not in k}}
 json.dump({{"history": history, "final": output.metrics["final"], "resumed_after": loaded}}, open({out!r}, "w"))
 """
 
 
-def run_script(tmp_path: Path, name: str, method: str, mixup: float, kill_after_checkpoint: bool):
+def run_script(tmp_path: Path, name: str, method: str, mixup: float, kill_after: int | None):
+    """Train the tiny run in a fresh process; with ``kill_after``, a first process SIGKILLs itself once the
+    checkpoint of that epoch is written (deterministic: no race with a timer), then a second one resumes."""
     checkpoint, out = tmp_path / f"{name}.ckpt", tmp_path / f"{name}.json"
-    script = SCRIPT.format(tests=str(Path(__file__).parent), method=method, mixup=mixup, checkpoint=str(checkpoint),
-                           out=str(out))
     env = {**os.environ, "TQDM_DISABLE": "1"}
-    if kill_after_checkpoint:
-        process = subprocess.Popen([sys.executable, "-c", script], env=env)
-        deadline = time.time() + 300
-        while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(random.Random(0).uniform(0.0, 0.5))  # somewhere inside a later epoch
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL and checkpoint.exists() and not out.exists()
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+
+    def script(kill):
+        return SCRIPT.format(tests=str(Path(__file__).parent), method=method, mixup=mixup, checkpoint=str(checkpoint),
+                             out=str(out), kill_after=kill)
+
+    if kill_after is not None:
+        killed = subprocess.run([sys.executable, "-c", script(kill_after)], env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        assert checkpoint.exists() and not out.exists()
+    done = subprocess.run([sys.executable, "-c", script(None)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("method, mixup", [("none", 1.0), ("smart", 0.0)])
-def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, method, mixup):
-    uninterrupted = run_script(tmp_path, "clean", method, mixup, kill_after_checkpoint=False)
-    resumed = run_script(tmp_path, "killed", method, mixup, kill_after_checkpoint=True)
+@pytest.mark.parametrize("method, mixup, kill_after", [("none", 1.0, 2), ("smart", 0.0, 3)])
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, method, mixup, kill_after):
+    uninterrupted = run_script(tmp_path, "clean", method, mixup, kill_after=None)
+    resumed = run_script(tmp_path, "killed", method, mixup, kill_after=kill_after)
     assert uninterrupted.pop("resumed_after") == [None]
-    [after] = resumed.pop("resumed_after")  # the rerun read the killed run's checkpoint: a resume, not a restart
-    assert after is not None and 1 <= after < 5
+    # the rerun read the killed run's checkpoint: a resume from its epoch, not a restart
+    assert resumed.pop("resumed_after") == [kill_after]
     assert resumed == uninterrupted
 
 

@@ -92,12 +92,12 @@ sys.path.insert(0, {tests!r})
 from tinyruns import tiny_runset
 from ltlib import results
 results.get_or_train(tiny_runset("quick")["CE"], progress=False)
-print("trained", len(results.TRAINED))
+print("trained", len(results.TRAINED))  # a number is its own JSON
 """
 
 
 def test_two_processes_asking_for_one_run_train_it_once(tiny_world):
-    assert sorted(run_concurrently(SCRIPT)) == ["0", "1"]
+    assert sorted(run_concurrently(SCRIPT)) == [0, 1]
     assert load_result(tiny_runset("quick")["CE"]) is not None
 
 

@@ -1,6 +1,7 @@
 """A tiny real data path for campaign and store tests: fake official CIFAR-10 pickles and 1-epoch configs."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,13 +27,14 @@ def tiny_runset(profile_name: str, dataset="cifar10", imbalance_factor=10, seed=
             "DR+H2T": StageTwoConfig(stage1=stage1, h2t_p=0.25, epochs=1, batch_size=16, seed=seed, device="cpu")}
 
 
-def run_concurrently(script: str, count: int = 2) -> list[str]:
-    """Run ``script`` (formatted with ``tests`` = this folder) in ``count`` processes at once; the last word
-    of each process's ``trained ...`` line, in process order. Fails with their output if one fails."""
+def run_concurrently(script: str, count: int = 2) -> list:
+    """Run ``script`` (formatted with ``tests`` = this folder) in ``count`` processes at once; what each process
+    printed as JSON after ``trained `` on one line, in process order. Fails with their output if one fails."""
     env = {**os.environ, "TQDM_DISABLE": "1"}
     code = script.format(tests=str(Path(__file__).parent))
     processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
                  for _ in range(count)]
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     assert all(process.returncode == 0 for process in processes), outputs
-    return [line.split()[-1] for out in outputs for line in out.splitlines() if line.startswith("trained")]
+    return [json.loads(line.removeprefix("trained ")) for out in outputs for line in out.splitlines()
+            if line.startswith("trained ")]
