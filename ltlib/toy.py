@@ -140,9 +140,10 @@ def features_of(model: ToyNet, points: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def smart_step_view(objective, seed: int = 0) -> dict:
     """One SMART step on the toy, taken apart with the library's functions: the batch's 2-D features
-    before and after Eq. 6, which samples were augmented, their Eq. 11 weights, the class statistics
-    (Eq. 2-3) and one tail-head pair's transfer matrix (Eq. 4-5)."""
-    from ltlib.methods.smart import transfer_covariance
+    before and after Eq. 6, which samples were augmented, each sample's drawn head class, their Eq. 11
+    weights, the class statistics after the step's update (Eq. 2-3, which Eq. 4-6 used) and one tail-head
+    pair's transfer matrix (Eq. 4-5)."""
+    from ltlib.methods.smart import head_classes_of, transfer_covariance
 
     objective.start_epoch(0)
     inputs, targets = objective.augmented_batch(objective.batches[0])
@@ -150,17 +151,19 @@ def smart_step_view(objective, seed: int = 0) -> dict:
     before = objective.model.forward_to(inputs, "features")
     transfer = objective.transfer
     saved = (transfer.statistics.state_dict() if transfer.statistics is not None else None)
-    after = transfer.apply(before.clone(), targets, from_tail,
-                           transfer.draw_picks(targets, torch.Generator().manual_seed(seed)))
+    picks = transfer.draw_picks(targets, torch.Generator().manual_seed(seed))
+    after = transfer.apply(before.clone(), targets, from_tail, picks)
     stats = transfer.statistics
+    means, covariances = stats.mean.clone(), stats.covariance.clone()
     tail_class = int(torch.nonzero(~transfer.is_head).flatten()[-1])
     head_class = int(transfer.head_classes[0])
-    pair = transfer_covariance(stats.covariance[[tail_class]], stats.covariance[[head_class]], transfer.tau,
+    pair = transfer_covariance(covariances[[tail_class]], covariances[[head_class]], transfer.tau,
                                transfer.covariance_source, transfer.normalize)[0]
     if saved is not None:  # the view changes nothing: restore the statistics this step updated
         transfer.statistics.load_state_dict({k: v.clone() if torch.is_tensor(v) else v for k, v in saved.items()})
     changed = (after - before).flatten(1).abs().sum(1) > 0
     return {"before": before.flatten(1).numpy(), "after": after.flatten(1).numpy(), "labels": targets.numpy(),
             "augmented": changed.numpy(), "weights": transfer.last_weights.numpy(),
-            "means": stats.mean.numpy(), "covariances": stats.covariance.numpy(),
+            "heads": head_classes_of(targets, transfer.table, transfer.sizes, picks).numpy(),
+            "means": means.numpy(), "covariances": covariances.numpy(),
             "pair": (tail_class, head_class), "transfer": pair.numpy()}

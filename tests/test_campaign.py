@@ -13,7 +13,6 @@ from ltlib.config import StageTwoConfig
 from ltlib.models import build_model
 from ltlib.results import load_result
 from ltlib.store import keeps_weights
-from test_store import tiny_world  # noqa: F401  (fixture)
 from tinyruns import run_concurrently, tiny_runset
 
 
@@ -69,7 +68,7 @@ def test_the_stored_campaign_fits_in_40_mb():
     assert total < 40e6, f"{total / 1e6:.1f} MB for {len(runs)} runs"
 
 
-def test_a_campaign_killed_midway_trains_only_what_is_missing(tiny_world, monkeypatch):  # noqa: F811
+def test_a_campaign_killed_midway_trains_only_what_is_missing(tiny_world, monkeypatch):
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
     runs = plans.plan("quick", only=["99_tiny"])
     assert len(runs) == 4  # CE, BSCE, the stage I of DR+H2T, DR+H2T
@@ -103,7 +102,7 @@ print("trained", json.dumps(campaign.work(plans.plan("quick", only=["99_tiny"]),
 """
 
 
-def test_packed_workers_train_each_run_once_and_give_what_each_gives_alone(tiny_world, monkeypatch):  # noqa: F811
+def test_packed_workers_train_each_run_once_and_give_what_each_gives_alone(tiny_world, monkeypatch):
     done = [digest for trained in run_concurrently(WORKER) for digest in trained]
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
     runs = plans.plan("quick", only=["99_tiny"])

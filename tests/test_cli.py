@@ -23,10 +23,10 @@ def test_bad_value_exits_2_with_the_field_named(capsys):
     assert "imbalance_factor=0.5 is not allowed" in capsys.readouterr().err
 
 
-def test_train_prints_a_summary_from_the_cache(quick_ce_result, capsys):
+def test_train_prints_a_summary_from_the_cache(quick_ce_result, real_cifar10, capsys):
     assert main(["train", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "CIFAR-10 (JPEG-q75 copy)" in out and "final top1" in out and str(quick_ce_result.folder) in out
+    assert real_cifar10.source in out and "final top1" in out and str(quick_ce_result.folder) in out
     assert f"{quick_ce_result.metrics['final_top1']:.2f}" in out
 
 
@@ -48,6 +48,7 @@ def test_reproduction_writes_the_report_and_the_readme_status_from_one_store_rea
     from ltlib import readmestatus, storeview
 
     reads = []
+    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))  # no committed entry or run in progress
     monkeypatch.setattr(storeview, "stored_metrics", lambda config, root=None: reads.append(config.hash()))
     readme, report = tmp_path / "README.md", tmp_path / "REPRODUCTION.md"
     readme.write_text(f"# ltlib\n\n{readmestatus.BEGIN}\nstale\n{readmestatus.END}\n")
@@ -78,12 +79,12 @@ def test_stage_two_options_are_typed_by_the_config_and_bad_ones_name_the_allowed
     assert "h2t_p=1.5 is not allowed" in capsys.readouterr().err
 
 
-def test_train_with_stage_two_trains_dr_h2t_on_the_stage_one_run(tmp_path, capsys):
+def test_train_with_stage_two_trains_dr_h2t_on_the_stage_one_run(tiny_world, capsys):
     from tinyruns import tiny_cifar
 
     from ltlib.config import profile, stage_two_profile
 
-    folder = tiny_cifar(tmp_path)
+    folder = tiny_cifar(tiny_world / "given")  # named by --data; the fresh cache and store come from tiny_world
     stage1 = profile("quick", max_per_class=50, imbalance_factor=10, epochs=1, batch_size=16, warmup_epochs=0,
                      milestones=(), test_per_class=5, device="cpu", mixup_alpha=1.0)
     expected = stage_two_profile("quick", stage1, h2t_p=0.25, epochs=1, batch_size=16)

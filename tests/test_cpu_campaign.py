@@ -13,7 +13,6 @@ import ltlib.train
 from ltlib import campaign, compression, plans, replicates, runsets, store, tables
 from ltlib.config import StageTwoConfig
 from ltlib.results import describe, get_or_train, load_result
-from test_store import tiny_world  # noqa: F401  (fixture)
 from tinyruns import TINY, tiny_runset
 from ltlib.config import RunConfig
 
@@ -137,7 +136,7 @@ class Interrupted(Exception):
     """Stands for the end of a session: the process stops right after a checkpoint."""
 
 
-def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_result(tiny_world, monkeypatch):  # noqa: F811
+def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_result(tiny_world, monkeypatch):
     config = RunConfig(**{**TINY, "epochs": 4, "warmup_epochs": 1, "milestones": (3,)}, mixup_alpha=1.0)
     run = plans.PlannedRun(config, 0)
     monkeypatch.setenv("LTLIB_CACHE", str(tiny_world / "uninterrupted"))
@@ -192,7 +191,7 @@ def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_res
     assert store.has_entry(config)
 
 
-def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypatch, capsys):  # noqa: F811
+def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypatch, capsys):
     runs_by_label = tiny_runset("quick")
     monkeypatch.setitem(runsets.NOTEBOOK_RUNSETS, "99_tiny", tiny_runset)
     runs = plans.plan("quick", only=["99_tiny"])  # CE, BSCE, the stage I of DR+H2T, DR+H2T
@@ -221,7 +220,7 @@ def test_a_failing_run_is_recorded_skipped_and_not_retried(tiny_world, monkeypat
 
 
 @pytest.mark.parametrize("path, error", [("stages", "inductor: C++ compile failed"), ("bf16", "non-finite loss")])
-def test_a_run_failing_on_a_fast_path_runs_once_more_on_eager_and_says_so(tiny_world, monkeypatch,  # noqa: F811
+def test_a_run_failing_on_a_fast_path_runs_once_more_on_eager_and_says_so(tiny_world, monkeypatch,
                                                                           path, error):
     config = RunConfig(**TINY)
     real, paths = ltlib.train.train_stage_one, []
@@ -242,7 +241,7 @@ def test_a_run_failing_on_a_fast_path_runs_once_more_on_eager_and_says_so(tiny_w
     assert campaign.failure(config) is None
 
 
-def test_where_cuda_is_required_a_run_never_trains_on_the_cpu(tiny_world, monkeypatch):  # noqa: F811
+def test_where_cuda_is_required_a_run_never_trains_on_the_cpu(tiny_world, monkeypatch):
     from ltlib.train import DeviceUnavailable
 
     config = RunConfig(**{**TINY, "device": "auto"})

@@ -23,11 +23,13 @@ def test_cifar100_lt_sizes_from_official_pickles(cifar100_official, factor, expe
     assert data.train_images.shape[1:] == (3, 32, 32)
 
 
-def test_cifar10_lt_size_on_real_copy(real_cifar10):
+def test_cifar10_lt_size_on_real_cifar10(real_cifar10):
+    from ltlib.data.cifar import NPZ_SOURCE_LABEL, OFFICIAL_SOURCE_LABEL
+
     data = load_long_tailed_cifar("cifar10", 100)
     assert data.train_labels.numel() == 12406
     assert data.test_labels.numel() == 10000
-    assert data.source == "CIFAR-10 (JPEG-q75 copy)"
+    assert data.source == real_cifar10.source in (NPZ_SOURCE_LABEL["cifar10"], OFFICIAL_SOURCE_LABEL["cifar10"])
 
 
 def test_a_smaller_n_max_keeps_a_subset_of_the_full_long_tail(cifar100_official):

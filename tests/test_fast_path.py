@@ -44,9 +44,19 @@ def test_same_images_and_weights_give_the_same_loss_at_float32():
 def test_peer_dataset_yields_normalised_augmented_tensors():
     from peer_pipeline import PeerDataset
 
-    dataset = PeerDataset(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([0, 1, 2, 3]))
+    from peer_pipeline import CIFAR_MEAN, CIFAR_STD
+
+    solid = torch.tensor([200, 100, 50], dtype=torch.uint8).view(1, 3, 1, 1).expand(4, 3, 32, 32).clone()
+    dataset = PeerDataset(solid, torch.tensor([0, 1, 2, 3]))
     image, label = dataset[2]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and label == 2
+    expected = (torch.tensor([200, 100, 50]) / 255 - torch.tensor(CIFAR_MEAN)) / torch.tensor(CIFAR_STD)
+    torch.testing.assert_close(image[:, 16, 16], expected.float())  # the centre: never padding, whatever the crop
+    marker = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    marker[:, :, :4, :4] = 255  # a bright corner: crops and flips move it
+    torch.manual_seed(0)
+    draws = [PeerDataset(marker, torch.tensor([0]))[0][0] for _ in range(8)]
+    assert any(not torch.equal(draws[0], other) for other in draws[1:])  # augmented: draws differ
 
 
 # --- the fast path (ltlib.fast): compiled stages and bf16 autocast against the eager float32 reference ------------
@@ -160,7 +170,7 @@ def _first_step_loss(name: str, fast) -> float:
         return float(objective.loss(0, 0).detach())
 
 
-def test_bf16_autocast_stays_within_a_percent_of_float32():
+def test_bf16_autocast_stays_within_a_percent_of_float32(eager_runs):
     """bf16 keeps 8 bits of mantissa: a step's loss on the same weights within 1 % of float32. Over an epoch of
     SMART the rounding differences compound through every weight update (and the bf16 kernels differ between
     CPUs: 4-5 % after these 5 steps on two Xeons), so the epoch is held to what bf16 must keep: a finite loss
@@ -170,12 +180,12 @@ def test_bf16_autocast_stays_within_a_percent_of_float32():
     bf16 = FastPath(dtype=torch.bfloat16)
     for name in FAST_CASES:
         assert _first_step_loss(name, bf16) == pytest.approx(_first_step_loss(name, EAGER), rel=1e-2)
-    eager, fast = _train(FAST_CASES["smart"], False), _train(FAST_CASES["smart"], bf16)
+    eager, fast = eager_runs["smart"], _train(FAST_CASES["smart"], bf16)
     assert all(math.isfinite(loss) for loss in fast.history.loss)
     torch.testing.assert_close(torch.tensor(fast.history.loss), torch.tensor(eager.history.loss), rtol=0.15, atol=0)
     assert fast.metrics["fast_path"]["dtype"] == "bfloat16"
     layout = _train(FAST_CASES["ce"], FastPath(channels_last=True))
-    _close(layout, _train(FAST_CASES["ce"], False), rtol=1e-5, atol=1e-5)
+    _close(layout, eager_runs["ce"], rtol=1e-5, atol=1e-5)
 
 
 def test_the_fast_path_is_on_for_cuda_and_off_on_the_cpu_unless_asked(monkeypatch):

@@ -1,6 +1,8 @@
 """H2T fusion (Eq. 1), channel selection (Table 7) and stage II's freezing guarantees."""
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import pytest
@@ -33,8 +35,14 @@ def test_random_selection_differs_between_batches_and_bad_values_are_named():
         StageTwoConfig(h2t_p=-0.1)
 
 
-def stage_one_model():
+@functools.cache
+def _trained_stage_one():
     return train_stage_one(tiny_config(epochs=2), tiny_data(), progress=False).model
+
+
+def stage_one_model():
+    """The tiny 2-epoch stage I, trained once per test session; each test gets its own copy to change."""
+    return copy.deepcopy(_trained_stage_one())
 
 
 def test_targets_are_the_fused_branch_labels():

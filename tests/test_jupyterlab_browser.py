@@ -49,9 +49,9 @@ def lab_root(tmp_path) -> Path:
 
 
 @pytest.fixture
-def jupyter_server(tmp_path, lab_root, quick_ce_result):
+def jupyter_server(tmp_path, lab_root):
     """JupyterLab on loopback with a token, a private runtime dir and the news popup off, rooted in a
-    temporary copy of the notebooks; the quick CE run is cached."""
+    temporary copy of the notebooks."""
     port, token = free_port(), secrets.token_hex(16)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -200,7 +200,7 @@ def browse(tmp_path, server, notebook: str):
 
 
 @needs_chromium
-def test_quickstart_runs_in_jupyterlab_in_chromium(jupyter_server, tmp_path):
+def test_quickstart_runs_in_jupyterlab_in_chromium(quick_ce_result, jupyter_server, tmp_path):  # the run cached first
     driver, browser, lab = browse(tmp_path, jupyter_server, "notebooks/00_quickstart.ipynb")
     try:
         lab.open_and_run_all()

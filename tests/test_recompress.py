@@ -87,12 +87,12 @@ def test_the_long_tailed_data_re_encodes_training_and_test_images_and_says_so(ci
                             "against it)")
 
 
-def test_a_run_on_changed_data_trains_and_records_its_data(tmp_path, monkeypatch):
-    from ltlib.results import get_or_train
-    from tinyruns import TINY, tiny_cifar
+def test_a_run_on_changed_data_trains_and_records_its_data(tiny_world):
+    from ltlib.results import TRAINED, get_or_train
+    from tinyruns import TINY
 
-    monkeypatch.setenv("LTLIB_DATA", str(tiny_cifar(tmp_path / "data")))
     result = get_or_train(RunConfig(jpeg_quality=55, **TINY))
+    assert result.config.hash() in TRAINED  # trained here, in a fresh cache
     assert result.data_source.startswith("CIFAR-10 (official), re-encoded as JPEG q55 (median PSNR ")
     assert result.config.jpeg_quality == 55 and result.metrics["test_images"] == 10 * 5  # every re-encoded test image
     assert result.metrics["final_top1"] == pytest.approx(100 * round(result.metrics["final_top1"] / 2) / 50)
@@ -160,9 +160,9 @@ def test_the_long_tailed_data_pools_the_chroma_of_training_and_test_images_and_s
         load_long_tailed_cifar("cifar100", 10, jpeg_quality=55, chroma_block=4, **common)
 
 
-def test_the_copy_is_4_2_0_so_only_the_chroma_step_repeats_its_subsampling(real_cifar10):
+def test_the_copy_is_4_2_0_so_only_the_chroma_step_repeats_its_subsampling(jpeg_copy):
     """The facts ltlib.compression states about the copy, measured on its first 500 training images."""
-    images = real_cifar10.images[:500]
+    images = jpeg_copy.images[:500]
     assert median_psnr(images, jpeg_reencode(images, 75)) > 60  # its own encoding again: mostly unchanged
     distances = [median_psnr(images, chroma_pool(images, block)) for block in (2, 4, 8)]
     assert distances[0] > 43  # 4:2:0's grid: no chroma detail left to pool

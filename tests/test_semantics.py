@@ -50,6 +50,34 @@ def test_wordnet_matrices_symmetric_with_unit_diagonal(wn, source):
     assert matrix[cat, dog] > matrix[cat, truck]
 
 
+def test_lin_matrix_entries_are_nltk_s_lin_on_the_smoothed_semcor_counts(wn):
+    """ltlib's default ``wordnet`` matrix against NLTK's Lin similarity called directly (synsets named by hand,
+    ``ic-semcor-add1.dat``), and the two values pinned."""
+    from nltk.corpus import wordnet_ic
+
+    ic = wordnet_ic.ic("ic-semcor-add1.dat")
+    matrix = class_similarity(CIFAR10_CLASSES, "wordnet", cache=False)
+    for (first, second), synsets, value in ((("cat", "dog"), ("cat.n.01", "dog.n.01"), 0.8272),
+                                            (("automobile", "truck"), ("car.n.01", "truck.n.01"), 0.8834)):
+        direct = wn.synset(synsets[0]).lin_similarity(wn.synset(synsets[1]), ic)
+        entry = matrix[CIFAR10_CLASSES.index(first), CIFAR10_CLASSES.index(second)]
+        assert entry == pytest.approx(direct, abs=1e-12) and entry == pytest.approx(value, abs=5e-5)
+
+
+def test_smart_s_offline_candidates_are_each_class_s_most_similar_head_classes(wn):
+    from ltlib.data.longtail import long_tailed_counts
+    from ltlib.methods.smart import offline_candidates
+
+    counts = long_tailed_counts(5000, 10, 100)  # CIFAR-10-LT IF 100: classes 0-7 many-shot
+    matrix = class_similarity(CIFAR10_CLASSES, "wordnet", cache=False)
+    table, sizes = offline_candidates(CIFAR10_CLASSES, counts, "wordnet", "many", top_k=5)
+    assert table.shape == (10, 5) and sizes.tolist() == [5] * 10
+    for tail in (8, 9):  # ship, truck: the five most similar of the eight head classes, by a plain sort
+        expected = sorted(range(8), key=lambda c: (-matrix[tail, c], c))[:5]
+        assert table[tail].tolist() == expected
+    assert offline_candidates(CIFAR10_CLASSES, counts, "online", "many", top_k=5) is None
+
+
 def test_information_content_file_is_a_parameter(wn):
     smoothed = class_similarity(CIFAR10_CLASSES, "wordnet", cache=False)
     other = class_similarity(CIFAR10_CLASSES, "wordnet", ic_file="ic-brown-add1.dat", cache=False)

@@ -10,20 +10,7 @@ import torch
 from ltlib import store
 from ltlib.campaign import store_run
 from ltlib.results import RunsNotStored, get_or_train, get_runs, load_result
-from tinyruns import run_concurrently, tiny_cifar, tiny_runset
-
-
-@pytest.fixture
-def tiny_world(tmp_path, monkeypatch):
-    """LTLIB_DATA at tiny fake CIFAR-10, a fresh cache and a fresh store."""
-    monkeypatch.setenv("LTLIB_DATA", str(tiny_cifar(tmp_path / "data")))
-    monkeypatch.setenv("LTLIB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("LTLIB_STORE", str(tmp_path / "store"))
-    from ltlib.results import load_data
-
-    load_data.cache_clear()
-    yield tmp_path
-    load_data.cache_clear()
+from tinyruns import run_concurrently, tiny_runset
 
 
 def trained_and_stored(runs: dict) -> dict:

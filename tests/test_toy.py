@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from ltlib import toy
 from ltlib.methods.h2t import fusion_channels
-from ltlib.methods.smart import share_weights
+from ltlib.methods.smart import share_weights, transfer_covariance
 
 
 def test_toy_data_is_long_tailed_and_two_dimensional():
@@ -23,11 +24,19 @@ def test_a_smart_step_augments_only_tail_samples_of_the_tail_batch_with_eq11_wei
     from_tail_batch = np.arange(len(view["labels"])) < objective.branch_size
     assert view["augmented"].any() and not (view["augmented"] & ~(tail & from_tail_batch)).any()
     weights = view["weights"]
-    assert (weights[~view["augmented"]] == 1).all() and (weights[view["augmented"]] >= 1).all()
+    assert (weights[~view["augmented"]] == 1).all()
     assert view["covariances"].shape == (5, 2, 2) and view["transfer"].shape == (2, 2)
+    covariances = torch.as_tensor(view["covariances"])
+    for i in np.flatnonzero(view["augmented"]):  # Eq. 11 (share form) of the sample's own tail-head pair
+        y, h = int(view["labels"][i]), int(view["heads"][i])
+        assert objective.transfer.is_head[h] and not objective.transfer.is_head[y]
+        sigma_th = transfer_covariance(covariances[[y]], covariances[[h]], objective.transfer.tau, "both", True)
+        assert weights[i] == pytest.approx(float(share_weights(sigma_th)[0]), rel=1e-5)
     tail_class, head_class = view["pair"]
     assert not objective.transfer.is_head[tail_class] and objective.transfer.is_head[head_class]
-    assert float(share_weights(torch.as_tensor(view["transfer"])[None])[0]) >= 1
+    torch.testing.assert_close(torch.as_tensor(view["transfer"]),
+                               transfer_covariance(covariances[[tail_class]], covariances[[head_class]],
+                                                   objective.transfer.tau, "both", True)[0])
 
 
 def test_h2t_on_two_channels_replaces_int_p_d_of_them_and_moves_the_boundary():

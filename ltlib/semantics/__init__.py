@@ -19,7 +19,7 @@ import numpy as np
 from ltlib.checks import one_of
 from ltlib.storage import atomic_write_bytes, cache_folder
 
-from ltlib.semantics.synsets import CIFAR10_CLASSES, CIFAR100_CLASSES, PAPER_TRAIN_NEIGHBOURS, synset_name
+from ltlib.semantics.synsets import CIFAR10_CLASSES, CIFAR100_CLASSES, PAPER_TRAIN_NEIGHBOURS, SYNSETS, synset_name
 from ltlib.semantics.vectors import VECTOR_SOURCES, cosine_similarity_matrix, load_vectors
 from ltlib.semantics.wordnet import DEFAULT_IC, ensure_wordnet, wordnet_similarity_matrix
 
@@ -30,9 +30,11 @@ __all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHB
 
 
 def cache_path(class_names, source: str, ic_file: str = DEFAULT_IC) -> Path:
-    """Where :func:`class_similarity` keeps the matrix of ``class_names`` from ``source``."""
+    """Where :func:`class_similarity` keeps the matrix of ``class_names`` from ``source``; a WordNet source's key
+    holds each class's synset, so a changed synset table computes the matrix afresh."""
     root = cache_folder("semantics")
-    key = hashlib.sha256("|".join([source, ic_file, *class_names]).encode()).hexdigest()[:12]
+    names = [SYNSETS.get(name, name) for name in class_names] if source.startswith("wordnet") else list(class_names)
+    key = hashlib.sha256("|".join([source, ic_file, *names]).encode()).hexdigest()[:12]
     return root / f"{source}-{key}.npy"
 
 
