@@ -42,6 +42,8 @@ def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
     lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
              f"(about {plans.estimate_minutes(todo, seconds_per_epoch, workers, done):.1f} min at "
              f"{seconds_per_epoch:g} s per stage-I epoch, {workers} worker(s))"]
+    if any(done.values()):
+        lines.append("runs in progress train first, then the rest in this order")
     tier = None
     for run in todo:
         if run.tier and run.tier != tier:
@@ -160,8 +162,12 @@ def stage_environment(config, stage_one_fast: str | None):
 def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0,
          stage_one_fast: str | None = None) -> list[str]:
     """One worker: train and store every run no other worker has claimed; returns the hashes it trained.
+    Runs in progress (:func:`ltlib.plans.epochs_done`) come first, then the rest in plan order, so a campaign
+    restarted with a changed plan finishes what it began before it begins anything new.
     ``stage_one_fast``: the ``$LTLIB_FAST`` of stage-I runs (:func:`stage_environment`)."""
-    done, pending = [], list(runs)
+    runs = list(runs)
+    started_before = {run.hash for run in runs if not store.has_entry(run.config) and plans.epochs_done(run.config)}
+    done, pending = [], sorted(runs, key=lambda run: run.hash not in started_before)  # stable: plan order kept
     while pending:
         waiting = []
         for run in pending:

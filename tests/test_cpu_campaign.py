@@ -136,6 +136,24 @@ class Interrupted(Exception):
     """Stands for the end of a session: the process stops right after a checkpoint."""
 
 
+def test_a_run_in_progress_trains_before_the_runs_planned_ahead_of_it(tiny_world, monkeypatch):
+    first, second = (plans.PlannedRun(RunConfig(**{**TINY, "epochs": 3, "warmup_epochs": 0}, seed=seed), 0)
+                     for seed in (0, 1))
+    save = ltlib.checkpoint.Checkpointer.save
+
+    def save_then_stop(self, state):
+        save(self, state)
+        raise Interrupted
+
+    monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "save", save_then_stop)
+    with pytest.raises(Interrupted):  # the second run was begun (one epoch) when the session ended
+        get_or_train(second.config, progress=False)
+    monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "save", save)
+    said = []
+    assert campaign.work([first, second], progress=False, log=said.append) == [second.hash, first.hash]
+    assert said[0].endswith("resuming after epoch 1/3")
+
+
 def test_a_run_in_progress_committed_and_cloned_resumes_to_the_uninterrupted_result(tiny_world, monkeypatch):
     config = RunConfig(**{**TINY, "epochs": 4, "warmup_epochs": 1, "milestones": (3,)}, mixup_alpha=1.0)
     run = plans.PlannedRun(config, 0)
