@@ -78,7 +78,8 @@ PROTOCOL = """\
 PARTS = "SMART's parts (ltlib)"
 #: the two readings of H2T Table 6's one 'CE loss' number (MiSLAS's schedule both): the paper gives no Δ between them
 MIXUP_READINGS = "CE + mixup vs plain CE (H2T Table 6's two readings of 'CE loss')"
-#: SMART's two head rules (which classes count as head: the paper does not say), one paper number for both
+#: SMART's head rules (which classes count as head: the paper does not say), each against the default many; one
+#: paper number for all
 HEAD_RULES = "SMART's head rule: half vs many (one paper number for both)"
 BSCE_HEAD_RULES = "BSCE+SMART's head rule: half vs many (one paper number for both)"
 RELATIVE_HEADS = "SMART's head rule: relative vs many (one paper number for both)"

@@ -28,6 +28,11 @@ H2T_CIFAR100_RANGES = ((0, 36), (36, 71), (71, 100))
 H2T_CIFAR10_RANGES = ((0, 4), (4, 6), (6, 10))
 #: the ``ranges`` rule by number of classes: H2T defines index ranges for these two datasets only
 H2T_RANGES = {10: H2T_CIFAR10_RANGES, 100: H2T_CIFAR100_RANGES}
+#: the large benchmarks' ranges in MiSLAS's configs, which H2T's code inherits (``head/med/tail_class_idx``), cut
+#: over the classes ranked by decreasing training count (MiSLAS relabels them so): ImageNet-LT, iNaturalist 2018,
+#: Places-LT, by their number of classes
+MISLAS_RANK_RANGES = {1000: ((0, 390), (390, 835), (835, 1000)), 8142: ((0, 842), (842, 4543), (4543, 8142)),
+                      365: ((0, 131), (131, 288), (288, 365))}
 
 
 def check_imbalance_factor(value) -> float:
@@ -113,17 +118,32 @@ def splits_by_ranges(ranges=H2T_CIFAR100_RANGES) -> ClassSplits:
     return ClassSplits(rule=f"ranges: {text}", many=many, medium=medium, few=few)
 
 
+def splits_by_ranks(class_counts, ranges) -> ClassSplits:
+    """Ranges ``((a0, b0), (a1, b1), (a2, b2))`` of *ranks*: the classes ordered by decreasing training count (ties
+    by the lower label, a decision: MiSLAS's ``np.argsort(-counts)`` leaves tied classes in no stated order), as
+    MiSLAS relabels a list benchmark's classes before cutting its index ranges."""
+    order = np.argsort(-np.asarray(class_counts), kind="stable")
+    many, medium, few = (tuple(sorted(order[a:b].tolist())) for a, b in ranges)
+    text = ", ".join(f"{n} ranks [{a},{b})" for n, (a, b) in zip(("many", "medium", "few"), ranges))
+    return ClassSplits(rule=f"ranges by decreasing count: {text}", many=many, medium=medium, few=few)
+
+
 def class_splits(class_counts, rule: str = "counts") -> ClassSplits:
-    """Splits by ``rule``: ``counts`` (default, :func:`splits_by_counts`) or ``ranges``, H2T's index ranges
-    (:data:`H2T_RANGES`), defined only for CIFAR-10-LT and CIFAR-100-LT, whose classes are in decreasing count
-    order; any other class list raises rather than cut label indices that say nothing about its counts."""
+    """Splits by ``rule``: ``counts`` (default, :func:`splits_by_counts`) or ``ranges``: H2T's index ranges
+    (:data:`H2T_RANGES`) for CIFAR-10-LT and CIFAR-100-LT, whose classes are in decreasing count order, and the
+    ranges of MiSLAS's configs for ImageNet-LT, iNaturalist 2018 and Places-LT over the classes ranked by count
+    (:data:`MISLAS_RANK_RANGES`, :func:`splits_by_ranks`); any other class list raises rather than cut label
+    indices that say nothing about its counts."""
     if rule == "counts":
         return splits_by_counts(class_counts)
+    if rule == "ranges" and len(class_counts) in MISLAS_RANK_RANGES:
+        return splits_by_ranks(class_counts, MISLAS_RANK_RANGES[len(class_counts)])
     if rule == "ranges":
         ranges = H2T_RANGES.get(len(class_counts))
         if ranges is None:
             raise ValueError(f"split rule 'ranges' is H2T's index ranges of CIFAR-10-LT and CIFAR-100-LT (10 or 100 "
-                             f"classes); this dataset has {len(class_counts)}: use 'counts'")
+                             f"classes) and MiSLAS's of ImageNet-LT, iNaturalist 2018 and Places-LT (1000, 8142, 365); "
+                             f"this dataset has {len(class_counts)}: use 'counts'")
         if np.any(np.diff(np.asarray(class_counts)) > 0):
             raise ValueError("split rule 'ranges' needs the classes in decreasing count order (CIFAR-LT's label "
                              "order); these counts are not: use 'counts'")

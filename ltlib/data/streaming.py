@@ -219,7 +219,12 @@ class StreamingData:
 
     @property
     def source(self) -> str:
-        return f"{LIST_DATASETS[self.dataset].title} ({self.train.root})"
+        """The benchmark and its image folder; a training list that holds fewer classes than the benchmark (e.g.
+        H2T's ``ImageNet_LT_train_part.txt``, or a test's tiny list) says so."""
+        spec = LIST_DATASETS[self.dataset]
+        partial = (f", a partial list: {self.num_classes} of its {spec.num_classes} classes"
+                   if self.num_classes < spec.num_classes else "")
+        return f"{spec.title} ({self.train.root}{partial})"
 
     def splits(self, rule: str = "counts"):
         return class_splits(self.class_counts, rule)

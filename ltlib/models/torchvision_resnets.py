@@ -5,6 +5,11 @@ Seams: ``stem`` (conv1, bn1, relu, maxpool), ``layer1`` .. ``layer4`` (``layer4`
 map, ``(B, 2048, 7, 7)`` at 224 px), ``pooled`` ``(B, 2048)``. Initial weights, in this order of
 preference: ``weights_file`` (a local torchvision state dict, e.g. ``resnet152-394f9c45.pth``; its 1000-way
 ``fc`` is dropped), else ``pretrained=True`` (torchvision downloads its ImageNet weights: internet).
+
+Which ImageNet weights: torchvision's original ones, ``IMAGENET1K_V1`` (ResNet-152: 78.3 % top-1, the file
+``resnet152-394f9c45.pth``), which the peers' Places-LT code loads (MiSLAS's and its descendants' load
+torchvision's original ``resnet152`` file). torchvision's ``DEFAULT`` is ``IMAGENET1K_V2`` (82.3 %, a longer
+recipe): another starting point, so ltlib names V1 rather than asking for the default.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from ltlib.checks import one_of
 from ltlib.models.seams import SeamNet
 
 ARCHITECTURES = ("resnet50", "resnext50_32x4d", "resnet152")
+#: the torchvision ImageNet weights a pretrained model starts from (see the module docstring)
+IMAGENET_WEIGHTS = "IMAGENET1K_V1"
 
 
 def load_backbone_weights(net: nn.Module, weights_file) -> None:
@@ -43,7 +50,8 @@ class TorchvisionResNet(SeamNet):
 
         one_of("torchvision architecture", arch, ARCHITECTURES)
         try:
-            net = getattr(torchvision.models, arch)(weights="DEFAULT" if pretrained and weights_file is None else None)
+            net = getattr(torchvision.models, arch)(weights=IMAGENET_WEIGHTS if pretrained and weights_file is None
+                                                    else None)
         except OSError as error:  # no internet (URLError is an OSError), or a damaged download
             raise FileNotFoundError(f"could not download torchvision's ImageNet weights for {arch} ({error}); name a "
                                     "local state dict with --weights-file or LTLIB_WEIGHTS_FILE") from error
