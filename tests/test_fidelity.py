@@ -133,6 +133,23 @@ def test_every_compared_row_names_where_its_paper_number_comes_from():
     assert value == 70.70 and "the other reading" in source and "plain CE" in source
 
 
+def test_cifar100_source_notes_speak_of_cifar100():
+    """On CIFAR-100-LT the ablation tables' numbers are on the benchmark ours runs, and H2T Table 1's numbers are
+    CIFAR-100's: no note may call ours CIFAR-10-LT or quote a CIFAR-10 number there."""
+    from ltlib import tables
+
+    pairs = [("H2T Table 6", label) for label, _, _ in tables.h2t_table6_rows("paper", dataset="cifar100")]
+    pairs += [(table, label) for table, rows in (("H2T Table 5", tables.h2t_table5_rows), ("H2T Table 7",
+              tables.h2t_table7_rows), ("SMART Table 4", tables.smart_table4_rows), ("SMART Table 5",
+              tables.smart_table5_rows), ("SMART Table 1", tables.smart_table1_rows))
+              for label, _, _ in rows("paper", dataset="cifar100")]
+    for table, label in pairs:
+        note = tables.reference_source(table, label, "cifar100")
+        assert note and "CIFAR-10-LT" not in note and "CIFAR-10 " not in note and "77.03" not in note, (table, label)
+    assert "direction only" in tables.reference_source("H2T Table 5", "BS+")  # on CIFAR-10-LT it stays
+    assert "p = 0.25" in tables.reference_source("H2T Table 6", "DR+H2T (p=0.25", "cifar100")
+
+
 def test_the_logit_adjustment_row_reads_the_bsce_run_and_says_so():
     from ltlib import plans, tables
 
