@@ -82,6 +82,9 @@ class RunConfig:
     model: str = _field("resnet32", f"model: {', '.join(MODELS)}")
     pretrained: str = _added_field("", "initial weights: '' (random) or 'imagenet' (torchvision ResNets: the file named "
                                        "by --weights-file / $LTLIB_WEIGHTS_FILE, else torchvision's download)")
+    extra_block: bool = _added_field(False, "torchvision ResNets from ImageNet weights: freeze them and train one new "
+                                            "Bottleneck block after layer4 with the classifier (MiSLAS's Places-LT "
+                                            "stage I)")
     image_size: int = _added_field(0, "list-file datasets: side of the training crops and test centre crops "
                                       "(0 = 224); CIFAR: 0 (32 x 32)")
     loss: str = _field("ce", f"loss: {', '.join(LOSSES)}")
@@ -296,6 +299,8 @@ def validate(config: RunConfig) -> None:
     require_one_of("pretrained", c.pretrained, PRETRAINED)
     require(c.pretrained == "" or c.model in TORCHVISION_ARCHITECTURES, "pretrained", c.pretrained,
             f"needs a torchvision model ({', '.join(TORCHVISION_ARCHITECTURES)}), not {c.model!r}")
+    require(isinstance(c.extra_block, bool) and (not c.extra_block or c.pretrained == "imagenet"), "extra_block",
+            c.extra_block, "needs pretrained='imagenet' (a frozen network must have learned something)")
     require(isinstance(c.image_size, int) and c.image_size >= 0, "image_size", c.image_size,
             "must be an integer >= 0 (0 = the dataset's size)")
     if c.dataset in LIST_DATASETS:
@@ -403,10 +408,11 @@ LARGE_PROFILES = {
                                  milestones=(75, 160)),
     # H2T stage I = MiSLAS's stage-1 configs (H2T publishes no large-scale configs): cosine from 0.1, batch 256,
     # mixup 0.2; ImageNet-LT 180 epochs wd 5e-4, iNaturalist 200 epochs wd 1e-4, Places-LT 90 epochs wd 5e-4
-    # from ImageNet weights (MiSLAS trains only an extra block there; ltlib fine-tunes the whole network).
+    # from ImageNet weights, frozen, training one extra block and the classifier (MiSLAS's train_stage1.py).
     ("imagenet_lt", "h2t"): dict(_H2T_LARGE, model="resnet50", epochs=180, weight_decay=5e-4),
     ("inat2018", "h2t"): dict(_H2T_LARGE, model="resnet50", epochs=200, weight_decay=1e-4),
-    ("places_lt", "h2t"): dict(_H2T_LARGE, model="resnet152", pretrained="imagenet", epochs=90, weight_decay=5e-4),
+    ("places_lt", "h2t"): dict(_H2T_LARGE, model="resnet152", pretrained="imagenet", extra_block=True, epochs=90,
+                               weight_decay=5e-4),
 }
 #: H2T stage II on the large benchmarks: 10 epochs (H2T §4.2), cosine from MiSLAS's classifier rate 0.005,
 #: batch 256, MiSLAS's weight decay, p = 0.3 (H2T's Listing 1 default; the paper states none for them)

@@ -176,7 +176,8 @@ class Result:
             raise FileNotFoundError(f"{path} is missing: this run was cached before ltlib kept its best-epoch "
                                     f"weights; delete {self.folder} to train it again")
         stage1 = self.stage1
-        model = build_model(stage1.model, len(self.metrics["class_counts"]), normed_classifier=stage1.loss == "ldam")
+        model = build_model(stage1.model, len(self.metrics["class_counts"]), normed_classifier=stage1.loss == "ldam",
+                            extra_block=stage1.extra_block)
         model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
         return model.to(device).eval()
 

@@ -240,13 +240,14 @@ def train_stage_one(config: RunConfig, data: LongTailedData, progress: bool = Tr
     data = data.to(device)
     generator = seeded_generator(config.seed, device)
     model = build_model(config.model, data.num_classes, normed_classifier=config.loss == "ldam",
-                        pretrained=config.pretrained).to(device)
+                        pretrained=config.pretrained, extra_block=config.extra_block).to(device)
     fast = fast_path(device, fast)
     objective = build_objective(config, data, model, generator)
     objective.network = wrap_model(accelerate(model, fast))
     accelerate_objective(objective, fast)
     model.train()
-    return _fit_config(config, model, data, objective, model.parameters(), config.weight_decay,
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]  # all but a frozen net's
+    return _fit_config(config, model, data, objective, trainable, config.weight_decay,
                        f"{config.method}/{config.loss} {config.hash()}", progress, checkpointer, fast)
 
 

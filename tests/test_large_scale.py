@@ -171,6 +171,9 @@ RECIPE_TABLE = {
     ("inat2018", "h2t"): ("resnet50", "", 200, "cosine", (), 1e-4, 0.2),
     ("places_lt", "h2t"): ("resnet152", "imagenet", 90, "cosine", (), 5e-4, 0.2),
 }
+#: MiSLAS's train_stage1.py on Places: ``model.eval()`` under ``torch.no_grad()``, then a new
+#: ``Bottleneck(2048, 512)`` block and the classifier, the optimiser's only parameters
+EXTRA_BLOCK = {("places_lt", "h2t")}
 
 
 @pytest.mark.parametrize("dataset, recipe", sorted(RECIPE_TABLE))
@@ -183,6 +186,7 @@ def test_large_recipes_follow_their_sources(dataset, recipe):
     assert (config.lr, config.momentum, config.batch_size, config.warmup_epochs) == (0.1, 0.9, 256, 0)
     assert schedule == "cosine" or config.gamma == 0.1
     assert config.dataset == dataset and (config.smart_block == 128) == (recipe == "smart")
+    assert config.extra_block == ((dataset, recipe) in EXTRA_BLOCK)
 
 
 @pytest.mark.parametrize("dataset, weight_decay", [("imagenet_lt", 5e-4), ("inat2018", 1e-4), ("places_lt", 5e-4)])
@@ -236,6 +240,53 @@ def test_streamed_training_with_mixup_and_cmo(images, recipe, changes):
     output = train_stage_one(config, data, progress=False)
     assert np.isfinite(output.history.loss).all() and output.metrics["test_images"] == 12
     assert output.metrics["final"]["splits"]["few_classes"] == 4  # every tiny class has < 20 images
+
+
+def test_the_extra_block_trains_alone_on_a_frozen_imagenet_network(images, tmp_path, monkeypatch):
+    """MiSLAS's Places-LT stage I: the ImageNet network keeps every weight and BatchNorm statistic, one new
+    Bottleneck block and the classifier learn; stage II then leaves the network and the block's weights alone; a
+    stored run loads back with its block."""
+    import torchvision
+
+    from ltlib.results import save_result
+    from ltlib.train import train_stage_one, train_stage_two
+
+    weights = tmp_path / "resnet50.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50().state_dict(), weights)  # stands for the ImageNet file
+    monkeypatch.setenv("LTLIB_WEIGHTS_FILE", str(weights))
+    imagenet = {k: v for k, v in torch.load(weights, weights_only=True).items() if not k.startswith("fc.")}
+    config = large_profile("imagenet_lt", "h2t", "quick", model="resnet50", pretrained="imagenet", extra_block=True,
+                           image_size=32, batch_size=8, epochs=1, device="cpu")
+    data = load_list_dataset("imagenet_lt", images, image_size=32, workers=0)
+    output = train_stage_one(config, data, progress=False)
+    model = output.model
+    assert model.seams[-2:] == ("block", "pooled") and model.prepool_seam == "block"
+    model.train()
+    assert not any(model.stages[name].training for name in model.frozen_stages) and model.stages["block"].training
+    state = model.state_dict()
+    renamed = {name: f"stages.{'stem.' + {'conv1': '0', 'bn1': '1'}[name.split('.')[0]] + name[name.index('.'):]}"
+               if name.split(".")[0] in ("conv1", "bn1") else f"stages.{name}" for name in imagenet}
+    for name, value in imagenet.items():  # weights and BatchNorm buffers alike
+        assert torch.equal(state[renamed[name]], value), name
+    fresh = build_model("resnet50", data.num_classes, extra_block=True)
+    assert any(not torch.equal(state[k], v) for k, v in fresh.state_dict().items() if k.startswith("stages.block."))
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(("stages.block.", "classifier.")) for name in trainable)
+    stage2 = train_stage_two(large_stage_two(config, batch_size=8), data, copy_of(model), progress=False).model
+    for name, value in stage2.state_dict().items():
+        if name.startswith("stages.") and not name.startswith("stages.block.bn") and "running" not in name:
+            assert torch.equal(value, state[name]), name
+    loaded = save_result(config, model, output.metrics, tmp_path / "cache").load_model()
+    assert all(torch.equal(value, state[name]) for name, value in loaded.state_dict().items())
+    with pytest.raises(ValueError, match="extra_block=True is not allowed.*needs pretrained='imagenet'"):
+        large_profile("imagenet_lt", "h2t", extra_block=True)
+
+
+def copy_of(model):
+    import copy
+
+    return copy.deepcopy(model)
 
 
 def test_the_colour_jitter_has_brightness_contrast_and_saturation_0_4_and_no_hue():

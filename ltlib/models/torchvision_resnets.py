@@ -10,6 +10,12 @@ Which ImageNet weights: torchvision's original ones, ``IMAGENET1K_V1`` (ResNet-1
 ``resnet152-394f9c45.pth``), which the peers' Places-LT code loads (MiSLAS's and its descendants' load
 torchvision's original ``resnet152`` file). torchvision's ``DEFAULT`` is ``IMAGENET1K_V2`` (82.3 %, a longer
 recipe): another starting point, so ltlib names V1 rather than asking for the default.
+
+**Extra block** (``extra_block=True``; MiSLAS's Places-LT stage I, which H2T's code inherits): the ImageNet
+network is frozen (no gradient, its BatchNorm always in eval mode, whatever ``train()`` asks) and one new
+``Bottleneck(2048, 512)`` block (torchvision's, 2048 channels in and out, identity shortcut) is appended after
+``layer4`` as the stage ``block``; it and the classifier are all that train. Its seam ``block`` is then the
+pre-pool map.
 """
 from __future__ import annotations
 
@@ -45,7 +51,8 @@ def load_backbone_weights(net: nn.Module, weights_file) -> None:
 
 
 class TorchvisionResNet(SeamNet):
-    def __init__(self, arch: str, num_classes: int, pretrained: bool = False, weights_file=None):
+    def __init__(self, arch: str, num_classes: int, pretrained: bool = False, weights_file=None,
+                 extra_block: bool = False):
         import torchvision
 
         one_of("torchvision architecture", arch, ARCHITECTURES)
@@ -59,4 +66,19 @@ class TorchvisionResNet(SeamNet):
             load_backbone_weights(net, weights_file)
         stages = [("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool))]
         stages += [(f"layer{i}", getattr(net, f"layer{i}")) for i in range(1, 5)]
+        self.frozen_stages: tuple[str, ...] = ()
+        if extra_block:
+            from torchvision.models.resnet import Bottleneck
+
+            for _, stage in stages:
+                stage.requires_grad_(False)
+            self.frozen_stages = tuple(name for name, _ in stages)
+            stages.append(("block", Bottleneck(net.fc.in_features, net.fc.in_features // Bottleneck.expansion)))
         super().__init__(stages, feature_dim=net.fc.in_features, num_classes=num_classes)
+
+    def train(self, mode: bool = True) -> "TorchvisionResNet":
+        """As ``nn.Module.train``, except that frozen stages (``extra_block``) stay in eval mode."""
+        super().train(mode)
+        for name in getattr(self, "frozen_stages", ()):
+            self.stages[name].eval()
+        return self
