@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report  # noqa: E402
 
 from ltlib import plans  # noqa: E402
-from ltlib.methods.smart import head_class_mask, normalized_transfer, transfer_covariance  # noqa: E402
+from ltlib.methods.smart import normalized_transfer, transfer_covariance  # noqa: E402
+from ltlib.methods.smart_heads import head_class_mask  # noqa: E402
 from ltlib.config import train_counts  # noqa: E402
 from ltlib.results import describe  # noqa: E402
 

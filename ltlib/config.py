@@ -30,8 +30,8 @@ from ltlib.methods import METHODS
 from ltlib.methods.cmo import FOREGROUND_SAMPLERS
 from ltlib.methods.h2t import SELECTIONS
 from ltlib.methods.losses import LOSSES
-from ltlib.methods.smart import (BATCH_MODES, COVARIANCE_SOURCES, HEAD_CHOICES, HEAD_RULES, LAYERS, TAIL_SAMPLERS,
-                                 WEIGHT_FORMS, check_tau)
+from ltlib.methods.smart import BATCH_MODES, COVARIANCE_SOURCES, LAYERS, TAIL_SAMPLERS, WEIGHT_FORMS, check_tau
+from ltlib.methods.smart_heads import HEAD_CHOICES, HEAD_RULES
 from ltlib.models import MODELS, PRETRAINED, TORCHVISION_ARCHITECTURES
 from ltlib.schedules import LR_SCHEDULES, check_schedule, schedule_settings
 

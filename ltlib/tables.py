@@ -135,7 +135,7 @@ def smart_table1_rows(profile_name: str, **common):
     """SMART Table 1 on our data: baselines and SMART variants (CIFAR-10-LT columns of the paper), all on
     CMO's schedule. The paper does not say which CIFAR-10 classes are head for SMART, so the ``paper``
     profile runs three rules (many-shot; the largest half; relative, every class more frequent than the tail
-    class, as in §3.2's example; ``ltlib.methods.smart``, "Head and tail"); ``quick`` runs the default (many).
+    class, as in §3.2's example; ``ltlib.methods.smart_heads``); ``quick`` runs the default (many).
 
     The Logit Adj. row is the BSCE run: the logit-adjusted loss (Menon et al. 2021) at the ``tau = 1`` of its
     CIFAR results adds ``log pi`` to the logits exactly as the balanced softmax does, so a second run would repeat

@@ -143,7 +143,8 @@ def smart_step_view(objective, seed: int = 0) -> dict:
     before and after Eq. 6, which samples were augmented, each sample's drawn head class, their Eq. 11
     weights, the class statistics after the step's update (Eq. 2-3, which Eq. 4-6 used) and one tail-head
     pair's transfer matrix (Eq. 4-5)."""
-    from ltlib.methods.smart import head_classes_of, transfer_covariance
+    from ltlib.methods.smart import transfer_covariance
+    from ltlib.methods.smart_heads import head_classes_of
 
     objective.start_epoch(0)
     inputs, targets = objective.augmented_batch(objective.batches[0])

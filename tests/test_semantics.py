@@ -66,7 +66,7 @@ def test_lin_matrix_entries_are_nltk_s_lin_on_the_smoothed_semcor_counts(wn):
 
 def test_smart_s_offline_candidates_are_each_class_s_most_similar_head_classes(wn):
     from ltlib.data.longtail import long_tailed_counts
-    from ltlib.methods.smart import offline_candidates
+    from ltlib.methods.smart_heads import offline_candidates
 
     counts = long_tailed_counts(5000, 10, 100)  # CIFAR-10-LT IF 100: classes 0-7 many-shot
     matrix = class_similarity(CIFAR10_CLASSES, "wordnet", cache=False)

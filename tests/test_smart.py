@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltlib.methods.smart import (RELATIVE_DRAW_RANGE, ClassStatistics, SmartTransfer, augment_features,
-                                 batch_class_moments, draw_head_picks, head_class_mask, head_classes_of,
-                                 normalized_transfer, relative_candidates, relative_heads, semantic_weights,
-                                 smart_seam, transfer_covariance)
+from ltlib.methods.smart import (ClassStatistics, SmartTransfer, augment_features, batch_class_moments,
+                                 normalized_transfer, semantic_weights, smart_seam, transfer_covariance)
+from ltlib.methods.smart_heads import (RELATIVE_DRAW_RANGE, draw_head_picks, head_class_mask, head_classes_of,
+                                       relative_candidates, relative_heads)
 from ltlib.models import build_model
 
 
@@ -368,7 +368,7 @@ def test_how_tail_dominated_the_tail_batch_is_as_the_docstring_says():
     many rule: 65 % (balanced) on CIFAR-100-LT IF 100; 20 % (balanced) and 64 % (reverse) on CIFAR-10-LT IF 100."""
     from ltlib.data.longtail import long_tailed_counts
     from ltlib.data.samplers import class_probabilities
-    from ltlib.methods.smart import head_class_mask
+    from ltlib.methods.smart_heads import head_class_mask
 
     def tail_share(n_max, classes, sampler):
         counts = long_tailed_counts(n_max, classes, 100)
