@@ -34,7 +34,7 @@ from report import write_report  # noqa: E402
 
 from ltlib import plans  # noqa: E402
 from ltlib.methods.smart import normalized_transfer, transfer_covariance  # noqa: E402
-from ltlib.methods.smart_heads import head_class_mask  # noqa: E402
+from ltlib.methods.smart_heads import head_choice_table, head_class_mask  # noqa: E402
 from ltlib.config import train_counts  # noqa: E402
 from ltlib.results import describe  # noqa: E402
 
@@ -65,11 +65,16 @@ def pair_structure(sigma_tail: torch.Tensor, sigma_head: torch.Tensor, tau: floa
 
 
 def structure(checkpoint: dict, config: dict, taus: list[float]) -> dict:
-    """Every tail-head pair of the run's head rule at each ``tau``, and each measure's range over the pairs."""
+    """Every tail-head pair of the run's head rule at each ``tau`` (a tail class with each of its online head
+    classes: under ``relative`` the classes with more images than its own; an offline run's top-k are among them),
+    and each measure's range over the pairs."""
     statistics = checkpoint["objective"]["statistics"]
     covariance, seen = statistics["covariance"], statistics["seen"]
-    head = head_class_mask(config["class_counts"], config["smart_head_rule"])
-    pairs = [(t, h) for t in range(len(head)) if not head[t] for h in range(len(head)) if head[h] and seen[h] > 0]
+    counts, rule = config["class_counts"], config["smart_head_rule"]
+    head = head_class_mask(counts, rule)
+    table, sizes = head_choice_table(counts, rule)
+    row = lambda t: (table if table.dim() == 1 else table[t])[: sizes[t]].tolist()  # noqa: E731
+    pairs = [(t, h) for t in range(len(head)) if not head[t] for h in row(t) if seen[h] > 0]
     report = {"epoch": checkpoint["epoch"], "channels": covariance.shape[-1], "pairs": len(pairs), "by_tau": {}}
     for tau in taus:
         found = [pair_structure(covariance[t], covariance[h], tau, config["smart_normalize"]) for t, h in pairs]

@@ -42,7 +42,7 @@ def describe_plan(runs, todo, seconds_per_epoch: float, workers: int) -> str:
     lines = [f"{len(runs)} runs planned, {len(runs) - len(todo)} already cached or stored, {len(todo)} to train "
              f"(about {plans.estimate_minutes(todo, seconds_per_epoch, workers, done):.1f} min at "
              f"{seconds_per_epoch:g} s per stage-I epoch, {workers} worker(s))"]
-    if any(done.values()):
+    if any(done[run.hash] and not failure(run.config) for run in todo):
         lines.append("runs in progress train first, then the rest in this order")
     tier = None
     for run in todo:
@@ -166,7 +166,8 @@ def work(runs, progress: bool = True, log=print, poll_seconds: float = 2.0,
     restarted with a changed plan finishes what it began before it begins anything new.
     ``stage_one_fast``: the ``$LTLIB_FAST`` of stage-I runs (:func:`stage_environment`)."""
     runs = list(runs)
-    started_before = {run.hash for run in runs if not store.has_entry(run.config) and plans.epochs_done(run.config)}
+    started_before = {run.hash for run in runs
+                      if not store.has_entry(run.config) and not failure(run.config) and plans.epochs_done(run.config)}
     done, pending = [], sorted(runs, key=lambda run: run.hash not in started_before)  # stable: plan order kept
     while pending:
         waiting = []

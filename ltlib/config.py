@@ -189,7 +189,8 @@ class StageTwoConfig:
     h2t_fusing_sampler: str = _field("instance", f"H2T fusing-branch sampler: {', '.join(SAMPLERS)}")
     h2t_selection: str = _field("random", f"H2T channel selection: {', '.join(SELECTIONS)}")
     h2t_seam: str = _field("prepool", "seam where maps are fused: prepool or a model seam name")
-    bn_train: bool = _field(True, "keep the backbone's BatchNorm in train mode (running stats update)")
+    bn_train: bool = _field(True, "keep the backbone's BatchNorm in train mode (running stats update; with a stage I's "
+                                  "extra_block, the block's only)")
     augment: bool = _field(True, "crop/flip augmentation of both branches")
     epochs: int = _field(10, "stage-II epochs")
     batch_size: int = _field(128, "batch size of each branch")
@@ -301,6 +302,9 @@ def validate(config: RunConfig) -> None:
             f"needs a torchvision model ({', '.join(TORCHVISION_ARCHITECTURES)}), not {c.model!r}")
     require(isinstance(c.extra_block, bool) and (not c.extra_block or c.pretrained == "imagenet"), "extra_block",
             c.extra_block, "needs pretrained='imagenet' (a frozen network must have learned something)")
+    require(not (c.extra_block and c.method == "smart"), "extra_block", c.extra_block,
+            "with method='smart': SMART's layers 1-4 are a network's last four stages, the frozen ones among them "
+            "(SMART's Places-LT recipe fine-tunes the whole network)")
     require(isinstance(c.image_size, int) and c.image_size >= 0, "image_size", c.image_size,
             "must be an integer >= 0 (0 = the dataset's size)")
     if c.dataset in LIST_DATASETS:

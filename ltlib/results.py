@@ -132,7 +132,7 @@ class Result:
 
     def split_classes(self, rule: str = "counts") -> ClassSplits:
         """Which classes are many / medium / few under ``rule``."""
-        return class_splits(self.class_counts, rule)
+        return class_splits(self.class_counts, rule, self.stage1.dataset)
 
     @property
     def confusion(self) -> np.ndarray:

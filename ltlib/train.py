@@ -259,7 +259,9 @@ def train_stage_two(config: StageTwoConfig, data: LongTailedData, model: SeamNet
     Only the classifier learns (initialised from stage I's); every backbone parameter is frozen.
     With ``bn_train`` (H2T's official behaviour) the backbone runs in train mode, so its BatchNorm
     normalises with batch statistics and its running statistics keep updating on the
-    class-balanced (and fusing) batches; without it the backbone is in eval mode and unchanged.
+    class-balanced (and fusing) batches; without it the backbone is in eval mode and unchanged. A stage I with
+    ``extra_block`` keeps its frozen ImageNet network in eval mode either way: ``bn_train`` reaches the block's
+    BatchNorm only (MiSLAS's stage II: ``model.eval()``, the block in train mode under ``shift_bn``).
     """
     device = resolve_device(config.device)
     data = data.to(device)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 from pathlib import Path
 
@@ -27,13 +28,13 @@ def repository_status() -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def campaign_running() -> bool:
-    """Whether ``tasks.sh cpu-campaign`` runs from this checkout (its pid file names a live process)."""
-    try:
-        os.kill(int((REPO / "build" / "campaign.log.pid").read_text().strip()), 0)
-    except (OSError, ValueError):
-        return False
-    return True
+def campaign_writes() -> set[str]:
+    """Hashes of the runs the CPU campaign (``tasks.sh cpu-campaign``) logged as stored or failed: it writes them into
+    this checkout's ``results/`` while tests may run beside it."""
+    log = REPO / "build" / "campaign.log"
+    if not log.is_file():
+        return set()
+    return set(re.findall(r"\] ([0-9a-f]{12}) .* (?:done in|FAILED)", log.read_text(errors="replace")))
 
 
 def pytest_sessionstart(session):
@@ -46,10 +47,15 @@ def pytest_sessionfinish(session, exitstatus):
     if before is None or after is None or before == after:
         return
     changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
-    if campaign_running():  # the CPU campaign stores its runs into this checkout's results/ meanwhile
-        changed = [line for line in changed if not line[3:].startswith("results/")]
-        if not changed:
-            return
+    stored = campaign_writes()
+
+    def the_campaigns(line: str) -> bool:  # results/<hash>/, results/failed/<hash>.json, results/partial/<hash>.*
+        entry = re.match(r"results/(?:failed/|partial/)?([0-9a-f]{12})", line[3:])
+        return entry is not None and entry.group(1) in stored
+
+    changed = [line for line in changed if not the_campaigns(line)]
+    if not changed:
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     message = "the tests changed files in the repository (git status --porcelain):\n  " + "\n  ".join(changed)
     if reporter is not None:

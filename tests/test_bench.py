@@ -104,3 +104,18 @@ def test_the_transfer_structure_of_identity_covariances_keeps_every_channel_and_
     rank_one = torch.outer(direction, direction) + 1e-4 * torch.eye(8)
     collapsed = pair_structure(rank_one, rank_one, tau=1.0)
     assert collapsed["effective_rank"] < 1.1 and collapsed["diagonal_share"] < 0.2
+
+
+@pytest.mark.parametrize("rule, pairs", [("many", 2 * 3), ("half", 2 * 3), ("relative", 1 + 2 + 3 + 4)])
+def test_the_transfer_structure_reads_the_pairs_the_run_s_head_rule_draws(rule, pairs):
+    """many and half: each of classes 3 and 4 with each of the head classes 0-2; relative: every class with each
+    class that has more images (1 + 2 + 3 + 4 pairs)."""
+    from smart_transfer import structure
+
+    generator = torch.Generator().manual_seed(0)
+    factors = torch.randn(5, 4, 4, generator=generator)
+    checkpoint = {"epoch": 3, "objective": {"statistics": {"covariance": factors @ factors.transpose(1, 2) + torch.eye(4),
+                                                           "seen": torch.ones(5)}}}
+    config = {"class_counts": [500, 300, 150, 40, 10], "smart_head_rule": rule, "smart_normalize": True}
+    report = structure(checkpoint, config, [1.0])
+    assert report["pairs"] == pairs and report["channels"] == 4

@@ -149,6 +149,8 @@ def test_a_run_in_progress_trains_before_the_runs_planned_ahead_of_it(tiny_world
     with pytest.raises(Interrupted):  # the second run was begun (one epoch) when the session ended
         get_or_train(second.config, progress=False)
     monkeypatch.setattr(ltlib.checkpoint.Checkpointer, "save", save)
+    plan = campaign.describe_plan([first, second], [first, second], 10.0, 1)
+    assert "runs in progress train first" in plan and "(in progress: 1/3 epochs)" in plan
     said = []
     assert campaign.work([first, second], progress=False, log=said.append) == [second.hash, first.hash]
     assert said[0].endswith("resuming after epoch 1/3")

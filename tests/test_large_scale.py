@@ -222,11 +222,18 @@ def test_mislas_ranges_cut_the_classes_ranked_by_count():
     assert splits.many == tuple(sorted(ranked[:131])) and splits.medium == tuple(sorted(ranked[131:288]))
     assert splits.few == tuple(sorted(ranked[288:])) and "ranks [0,131)" in splits.rule
     assert [len(class_splits(np.ones(k), "ranges").many) for k in (1000, 8142)] == [390, 842]
+    assert class_splits(counts, "ranges", "places_lt") == splits
+    with pytest.raises(ValueError, match="'ranges' of imagenet_lt cuts its 1000 classes; these counts hold 365"):
+        class_splits(counts, "ranges", "imagenet_lt")
+    with pytest.raises(ValueError, match=r"this dataset \(svhn_lt\) has 365"):
+        class_splits(counts, "ranges", "svhn_lt")
 
 
 def test_a_partial_training_list_says_so_in_the_data_source(tmp_path):
     data = load_list_dataset("imagenet_lt", write_list_benchmark(tmp_path / "lt"))
     assert data.source.endswith("a partial list: 4 of its 1000 classes)")
+    with pytest.raises(ValueError, match="a partial list"):  # MiSLAS's ranges need the whole benchmark
+        data.splits("ranges")
 
 
 @pytest.mark.parametrize("recipe,changes", [("h2t", {}), ("smart", {"method": "cmo", "cmo_skip_epochs": 0,
@@ -274,13 +281,16 @@ def test_the_extra_block_trains_alone_on_a_frozen_imagenet_network(images, tmp_p
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(("stages.block.", "classifier.")) for name in trainable)
     stage2 = train_stage_two(large_stage_two(config, batch_size=8), data, copy_of(model), progress=False).model
-    for name, value in stage2.state_dict().items():
-        if name.startswith("stages.") and not name.startswith("stages.block.bn") and "running" not in name:
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    for name, value in stage2.state_dict().items():  # only the block's BatchNorm statistics may move (bn_train)
+        if name.startswith("stages.") and not (name.startswith("stages.block.") and name.endswith(statistics)):
             assert torch.equal(value, state[name]), name
     loaded = save_result(config, model, output.metrics, tmp_path / "cache").load_model()
     assert all(torch.equal(value, state[name]) for name, value in loaded.state_dict().items())
     with pytest.raises(ValueError, match="extra_block=True is not allowed.*needs pretrained='imagenet'"):
         large_profile("imagenet_lt", "h2t", extra_block=True)
+    with pytest.raises(ValueError, match="extra_block=True is not allowed.*with method='smart'"):
+        large_profile("places_lt", "h2t", method="smart")
 
 
 def copy_of(model):

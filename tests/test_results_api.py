@@ -28,7 +28,7 @@ def test_split_accuracy_is_read_from_the_confusion_with_todays_rule(tiny_result)
     correct = np.array([10, 9, 8, 7, 6, 5, 4, 3, 2, 1])
     confusion = np.diag(correct)
     confusion[:, 0] += 10 - correct  # every miss predicted as class 0
-    cifar = Result(config=None, metrics={"class_counts": long_tailed_counts(5000, 10, 100),
+    cifar = Result(config=RunConfig(), metrics={"class_counts": long_tailed_counts(5000, 10, 100),
                                          "final": {"confusion": confusion.tolist()}}, folder=Path("."))
     ranges = cifar.splits("ranges")
     assert set(ranges) == set(tiny_result.splits("counts")) == {"rule", "many", "medium", "few", "many_classes",
@@ -36,8 +36,8 @@ def test_split_accuracy_is_read_from_the_confusion_with_todays_rule(tiny_result)
     assert ranges["rule"].startswith("ranges")
     assert (ranges["many"], ranges["medium"], ranges["few"]) == pytest.approx((85.0, 55.0, 25.0))
     assert (ranges["many_classes"], ranges["medium_classes"], ranges["few_classes"]) == (4, 2, 4)
-    # H2T's ranges are CIFAR-LT's only: the 3-class tiny run says so instead of cutting its label indices
-    with pytest.raises(ValueError, match="has 3: use 'counts'"):
+    # H2T's ranges cut CIFAR-10-LT's 10 classes: the 3-class tiny run says so instead of cutting its label indices
+    with pytest.raises(ValueError, match="'ranges' of cifar10 cuts its 10 classes; these counts hold 3"):
         tiny_result.splits("ranges")
     with pytest.raises(ValueError, match="unknown split rule 'median'"):
         tiny_result.splits("median")

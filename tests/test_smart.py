@@ -235,13 +235,25 @@ def test_head_choice_online_and_offline():
     assert offline[0] == 2 and set(offline[1:].tolist()) <= {0, 1}
 
 
-def test_the_many_and_half_rules_draw_as_before_the_relative_rule():
-    """Runs stored before the relative rule existed drew ``randint(0, heads)``: their draws are unchanged."""
-    smart = transfer()
-    labels = torch.tensor([3, 4, 0, 4])
+@pytest.mark.parametrize("rule, heads", [("many", 3), ("half", 4), ("offline", 2)])
+def test_the_many_and_half_rules_draw_as_before_the_relative_rule(rule, heads):
+    """Runs stored before the relative rule existed drew ``randint(0, width)`` (online: the head classes; offline:
+    the top-k) and took that position: their draws are unchanged, with data parallelism's layout too."""
+    from ltlib.data.streaming import Layout
+
+    counts = [500, 300, 150, 90, 40, 10, 5]  # many: 3 head classes; half: 4
+    candidates = (torch.tensor([[0, 1]] * 3 + [[1, 2], [2, 0], [0, 2], [1, 0]]), torch.full((7,), 2))
+    smart = SmartTransfer("layer3", counts, head_rule="many" if rule == "offline" else rule,
+                          candidates=candidates if rule == "offline" else None)
+    labels = torch.tensor([3, 4, 6, 5, 4, 6])
     picks = smart.draw_picks(labels, torch.Generator().manual_seed(3))
-    assert torch.equal(picks, torch.randint(0, 3, (4,), generator=torch.Generator().manual_seed(3)))
-    assert torch.equal(head_classes_of(labels, smart.table, smart.sizes, picks), picks)  # heads are classes 0-2
+    assert torch.equal(picks, torch.randint(0, heads, (6,), generator=torch.Generator().manual_seed(3)))
+    expected = candidates[0][labels, picks] if rule == "offline" else picks  # online heads are classes 0..heads-1
+    assert torch.equal(head_classes_of(labels, smart.table, smart.sizes, picks), expected)
+    layout = Layout(total=10, positions=torch.tensor([1, 3, 5, 7, 8, 9]))
+    shared = smart.draw_picks(labels, torch.Generator().manual_seed(4), layout)
+    whole = torch.randint(0, heads, (10,), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(shared, whole[layout.positions])
 
 
 def test_head_rules():

@@ -26,13 +26,14 @@ H2T_CIFAR100_RANGES = ((0, 36), (36, 71), (71, 100))
 #: H2T's index ranges for CIFAR-10 (its Appendix D: "Classes 0-3 are head classes and Classes 6-9 are tail
 #: classes"; medium is what is left, 4-5).
 H2T_CIFAR10_RANGES = ((0, 4), (4, 6), (6, 10))
-#: the ``ranges`` rule by number of classes: H2T defines index ranges for these two datasets only
-H2T_RANGES = {10: H2T_CIFAR10_RANGES, 100: H2T_CIFAR100_RANGES}
-#: the large benchmarks' ranges in MiSLAS's configs, which H2T's code inherits (``head/med/tail_class_idx``), cut
-#: over the classes ranked by decreasing training count (MiSLAS relabels them so): ImageNet-LT, iNaturalist 2018,
-#: Places-LT, by their number of classes
-MISLAS_RANK_RANGES = {1000: ((0, 390), (390, 835), (835, 1000)), 8142: ((0, 842), (842, 4543), (4543, 8142)),
-                      365: ((0, 131), (131, 288), (288, 365))}
+#: the ``ranges`` rule per dataset: ``(number of classes, ranges, by_rank)``. CIFAR: H2T's ranges of label indices
+#: (CIFAR-LT's labels are in decreasing count order). The large benchmarks: the ranges of MiSLAS's configs, which
+#: H2T's code inherits (``head/med/tail_class_idx``), cut over the classes ranked by decreasing training count
+#: (MiSLAS relabels them so).
+SPLIT_RANGES = {"cifar10": (10, H2T_CIFAR10_RANGES, False), "cifar100": (100, H2T_CIFAR100_RANGES, False),
+                "imagenet_lt": (1000, ((0, 390), (390, 835), (835, 1000)), True),
+                "inat2018": (8142, ((0, 842), (842, 4543), (4543, 8142)), True),
+                "places_lt": (365, ((0, 131), (131, 288), (288, 365)), True)}
 
 
 def check_imbalance_factor(value) -> float:
@@ -128,24 +129,31 @@ def splits_by_ranks(class_counts, ranges) -> ClassSplits:
     return ClassSplits(rule=f"ranges by decreasing count: {text}", many=many, medium=medium, few=few)
 
 
-def class_splits(class_counts, rule: str = "counts") -> ClassSplits:
-    """Splits by ``rule``: ``counts`` (default, :func:`splits_by_counts`) or ``ranges``: H2T's index ranges
-    (:data:`H2T_RANGES`) for CIFAR-10-LT and CIFAR-100-LT, whose classes are in decreasing count order, and the
-    ranges of MiSLAS's configs for ImageNet-LT, iNaturalist 2018 and Places-LT over the classes ranked by count
-    (:data:`MISLAS_RANK_RANGES`, :func:`splits_by_ranks`); any other class list raises rather than cut label
-    indices that say nothing about its counts."""
+def class_splits(class_counts, rule: str = "counts", dataset: str | None = None) -> ClassSplits:
+    """Splits by ``rule``: ``counts`` (default, :func:`splits_by_counts`) or ``ranges``, the papers' ranges of
+    ``dataset`` (:data:`SPLIT_RANGES`; without a name, the dataset of that many classes): H2T's index ranges for
+    CIFAR-10-LT and CIFAR-100-LT, whose classes are in decreasing count order, and MiSLAS's for ImageNet-LT,
+    iNaturalist 2018 and Places-LT over the classes ranked by count (:func:`splits_by_ranks`). Any other class list
+    (another dataset, a partial list, CIFAR classes not in count order) raises rather than cut indices that say
+    nothing about its counts."""
     if rule == "counts":
         return splits_by_counts(class_counts)
-    if rule == "ranges" and len(class_counts) in MISLAS_RANK_RANGES:
-        return splits_by_ranks(class_counts, MISLAS_RANK_RANGES[len(class_counts)])
-    if rule == "ranges":
-        ranges = H2T_RANGES.get(len(class_counts))
-        if ranges is None:
-            raise ValueError(f"split rule 'ranges' is H2T's index ranges of CIFAR-10-LT and CIFAR-100-LT (10 or 100 "
-                             f"classes) and MiSLAS's of ImageNet-LT, iNaturalist 2018 and Places-LT (1000, 8142, 365); "
-                             f"this dataset has {len(class_counts)}: use 'counts'")
-        if np.any(np.diff(np.asarray(class_counts)) > 0):
-            raise ValueError("split rule 'ranges' needs the classes in decreasing count order (CIFAR-LT's label "
-                             "order); these counts are not: use 'counts'")
-        return splits_by_ranges(ranges)
-    one_of("split rule", rule, SPLIT_RULES)
+    if rule != "ranges":
+        one_of("split rule", rule, SPLIT_RULES)
+    named = [name for name, (classes, _, _) in SPLIT_RANGES.items()
+             if name == dataset or (dataset is None and classes == len(class_counts))]
+    if not named:
+        raise ValueError(f"split rule 'ranges' is H2T's index ranges of CIFAR-10-LT and CIFAR-100-LT (10 or 100 "
+                         f"classes) and MiSLAS's of ImageNet-LT, iNaturalist 2018 and Places-LT (1000, 8142, 365); "
+                         f"this dataset{'' if dataset is None else f' ({dataset})'} has {len(class_counts)}: use "
+                         "'counts'")
+    classes, ranges, by_rank = SPLIT_RANGES[named[0]]
+    if len(class_counts) != classes:
+        raise ValueError(f"split rule 'ranges' of {named[0]} cuts its {classes} classes; these counts hold "
+                         f"{len(class_counts)} (a partial list?): use 'counts'")
+    if by_rank:
+        return splits_by_ranks(class_counts, ranges)
+    if np.any(np.diff(np.asarray(class_counts)) > 0):
+        raise ValueError("split rule 'ranges' needs the classes in decreasing count order (CIFAR-LT's label "
+                         "order); these counts are not: use 'counts'")
+    return splits_by_ranges(ranges)

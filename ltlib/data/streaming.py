@@ -227,7 +227,7 @@ class StreamingData:
         return f"{spec.title} ({self.train.root}{partial})"
 
     def splits(self, rule: str = "counts"):
-        return class_splits(self.class_counts, rule)
+        return class_splits(self.class_counts, rule, self.dataset)
 
     def to(self, device) -> "StreamingData":
         return dataclasses.replace(self, device=torch.device(device))
