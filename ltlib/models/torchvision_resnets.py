@@ -7,9 +7,10 @@ preference: ``weights_file`` (a local torchvision state dict, e.g. ``resnet152-3
 ``fc`` is dropped), else ``pretrained=True`` (torchvision downloads its ImageNet weights: internet).
 
 Which ImageNet weights: torchvision's original ones, ``IMAGENET1K_V1`` (ResNet-152: 78.3 % top-1, the file
-``resnet152-394f9c45.pth``), which the peers' Places-LT code loads (MiSLAS's and its descendants' load
-torchvision's original ``resnet152`` file). torchvision's ``DEFAULT`` is ``IMAGENET1K_V2`` (82.3 %, a longer
-recipe): another starting point, so ltlib names V1 rather than asking for the default.
+``resnet152-394f9c45.pth``). The peers' Places-LT code predates torchvision's second set of weights and loads its
+original ResNet-152 (a MiSLAS-derived repository's ``models/resnet_places.py`` names ``resnet152-b121ed2d.pth``;
+that the two files hold the same weights is not checked here). torchvision's ``DEFAULT`` is ``IMAGENET1K_V2``
+(82.3 %, a longer recipe): another starting point, so ltlib names V1 rather than asking for the default.
 
 **Extra block** (``extra_block=True``; MiSLAS's Places-LT stage I, which H2T's code inherits): the ImageNet
 network is frozen (no gradient, its BatchNorm always in eval mode, whatever ``train()`` asks) and one new
