@@ -34,7 +34,7 @@ from report import write_report  # noqa: E402
 
 from ltlib import plans  # noqa: E402
 from ltlib.methods.smart import normalized_transfer, transfer_covariance  # noqa: E402
-from ltlib.methods.smart_heads import head_choice_table, head_class_mask  # noqa: E402
+from ltlib.methods.smart_heads import candidates_of, head_choice_table, head_class_mask  # noqa: E402
 from ltlib.config import train_counts  # noqa: E402
 from ltlib.results import describe  # noqa: E402
 
@@ -73,8 +73,8 @@ def structure(checkpoint: dict, config: dict, taus: list[float]) -> dict:
     counts, rule = config["class_counts"], config["smart_head_rule"]
     head = head_class_mask(counts, rule)
     table, sizes = head_choice_table(counts, rule)
-    row = lambda t: (table if table.dim() == 1 else table[t])[: sizes[t]].tolist()  # noqa: E731
-    pairs = [(t, h) for t in range(len(head)) if not head[t] for h in row(t) if seen[h] > 0]
+    pairs = [(t, h) for t in range(len(head)) if not head[t] for h in candidates_of(table, sizes, t).tolist()
+             if seen[h] > 0]
     report = {"epoch": checkpoint["epoch"], "channels": covariance.shape[-1], "pairs": len(pairs), "by_tau": {}}
     for tau in taus:
         found = [pair_structure(covariance[t], covariance[h], tau, config["smart_normalize"]) for t, h in pairs]

@@ -277,10 +277,11 @@ def table_frame(rows, paper_dataset: str, table: str = "", pending: bool = False
     records = []
     for label, paper_value, config in rows:
         record = {"row": label, f"paper ({paper_dataset})": paper_value}
+        stage1 = config.stage1 if isinstance(config, StageTwoConfig) else config
         result = results.get(config.hash())
         if result is None:
             record.update({"ours final": None, "ours best epoch": None, "many": None, "medium": None, "few": None,
-                           "schedule": schedule_of(config.stage1 if isinstance(config, StageTwoConfig) else config),
+                           "schedule": schedule_of(stage1),
                            "data": None, "status": "pending: not stored yet"})
         else:
             splits = result.splits("counts")
@@ -291,7 +292,6 @@ def table_frame(rows, paper_dataset: str, table: str = "", pending: bool = False
                            **({"status": "stored"} if pending else {})})
         record["config"] = config.hash()
         if table:
-            dataset = (config.stage1 if isinstance(config, StageTwoConfig) else config).dataset
-            record["paper's number: source; ours"] = reference_source(table, label, dataset)
+            record["paper's number: source; ours"] = reference_source(table, label, stage1.dataset)
         records.append(record)
     return pd.DataFrame.from_records(records).set_index("row")

@@ -138,7 +138,7 @@ from ltlib.data.augment import batch_images
 from ltlib.distributed import all_reduce_class_moments, classes_present, outer_product
 from ltlib.methods.base import SupervisedObjective
 from ltlib.methods.registry import register_method
-from ltlib.methods.smart_heads import (RELATIVE_DRAW_RANGE, draw_head_picks, head_choice_table, head_class_mask,
+from ltlib.methods.smart_heads import (draw_head_picks, draw_width, head_choice_table, head_class_mask,
                                        head_classes_of, offline_candidates)
 
 EPSILON = 1e-8
@@ -360,9 +360,7 @@ class SmartTransfer:
                              f"{int(self.is_head.sum())} of {len(self.is_head)} classes head")
         self.head_classes = torch.nonzero(self.is_head).flatten()
         self.table, self.sizes = head_choice_table(class_counts, head_rule, candidates)
-        # one width for every tail class: draw positions below it; else draw wide and reduce per class
-        tail_sizes = self.sizes[~self.is_head]
-        self.choices = int(tail_sizes[0]) if (tail_sizes == tail_sizes[0]).all() else RELATIVE_DRAW_RANGE
+        self.choices = draw_width(self.sizes, self.is_head)
         self.statistics: ClassStatistics | None = None
         self.last_weights: torch.Tensor | None = None
 

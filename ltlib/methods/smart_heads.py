@@ -65,6 +65,14 @@ def relative_heads(class_counts) -> tuple[torch.Tensor, torch.Tensor]:
 RELATIVE_DRAW_RANGE = 2 ** 30
 
 
+def draw_width(sizes: torch.Tensor, is_head: torch.Tensor) -> int:
+    """What :func:`draw_head_picks` draws below: the one number of candidates every tail class has (each pick is
+    then its own position, as before the ``relative`` rule existed), else :data:`RELATIVE_DRAW_RANGE`, reduced
+    modulo each class's own number by :func:`head_classes_of`."""
+    tail_sizes = sizes[~is_head]
+    return int(tail_sizes[0]) if (tail_sizes == tail_sizes[0]).all() else RELATIVE_DRAW_RANGE
+
+
 def draw_head_picks(count: int, choices: int, generator: torch.Generator, device, layout=None) -> torch.Tensor:
     """The random part of the head-class choice: ``(count,)`` positions uniform in ``0..choices-1``. With a
     ``layout`` (data parallelism) they are drawn for the whole global batch and each sample takes its
@@ -84,6 +92,11 @@ def head_classes_of(tail_labels: torch.Tensor, table: torch.Tensor, sizes: torch
     ``relative``) is its own position."""
     position = pick % sizes[tail_labels].clamp(min=1)
     return table[position] if table.dim() == 1 else table[tail_labels, position]
+
+
+def candidates_of(table: torch.Tensor, sizes: torch.Tensor, k: int) -> torch.Tensor:
+    """Class ``k``'s candidate head classes, its row of ``table`` cut to ``sizes[k]`` (:func:`head_classes_of`)."""
+    return (table if table.dim() == 1 else table[k])[: int(sizes[k])]
 
 
 def head_choice_table(class_counts, head_rule: str,
@@ -125,8 +138,8 @@ def relative_candidates(similarity, class_counts, top_k: int) -> tuple[torch.Ten
     similarity = torch.as_tensor(similarity, dtype=torch.float64)
     order, sizes = relative_heads(class_counts)
     table = torch.arange(len(sizes))[:, None].repeat(1, top_k)
-    for k, size in enumerate(sizes.tolist()):
-        heads = order[:size].sort().values  # index order, so a stable sort breaks ties by the lower index
+    for k in range(len(sizes)):
+        heads = candidates_of(order, sizes, k).sort().values  # index order: the stable sort breaks ties by index
         ranked = heads[torch.sort(-similarity[k, heads], stable=True).indices][:top_k]
         table[k, : len(ranked)] = ranked
     return table, sizes.clamp(max=top_k)

@@ -80,6 +80,6 @@ class TorchvisionResNet(SeamNet):
     def train(self, mode: bool = True) -> "TorchvisionResNet":
         """As ``nn.Module.train``, except that frozen stages (``extra_block``) stay in eval mode."""
         super().train(mode)
-        for name in getattr(self, "frozen_stages", ()):
+        for name in self.frozen_stages:
             self.stages[name].eval()
         return self
