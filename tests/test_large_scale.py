@@ -3,6 +3,8 @@ clear errors for what is missing, streamed batches that do not depend on loader 
 SMART's block covariances, the large-scale recipes, and streamed training with mixup and CMO."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -280,7 +282,7 @@ def test_the_extra_block_trains_alone_on_a_frozen_imagenet_network(images, tmp_p
     assert any(not torch.equal(state[k], v) for k, v in fresh.state_dict().items() if k.startswith("stages.block."))
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(("stages.block.", "classifier.")) for name in trainable)
-    stage2 = train_stage_two(large_stage_two(config, batch_size=8), data, copy_of(model), progress=False).model
+    stage2 = train_stage_two(large_stage_two(config, batch_size=8), data, copy.deepcopy(model), progress=False).model
     statistics = ("running_mean", "running_var", "num_batches_tracked")
     for name, value in stage2.state_dict().items():  # only the block's BatchNorm statistics may move (bn_train)
         if name.startswith("stages.") and not (name.startswith("stages.block.") and name.endswith(statistics)):
@@ -291,12 +293,6 @@ def test_the_extra_block_trains_alone_on_a_frozen_imagenet_network(images, tmp_p
         large_profile("imagenet_lt", "h2t", extra_block=True)
     with pytest.raises(ValueError, match="extra_block=True is not allowed.*with method='smart'"):
         large_profile("places_lt", "h2t", method="smart")
-
-
-def copy_of(model):
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def test_the_colour_jitter_has_brightness_contrast_and_saturation_0_4_and_no_hue():
