@@ -364,6 +364,11 @@ PROFILE_SETTINGS = {
 STAGE_TWO_PROFILE_SETTINGS = {"quick": dict(epochs=2, device="cpu"), "paper": dict(epochs=10, device="auto")}
 
 
+def stage_one(config: RunConfig | StageTwoConfig) -> RunConfig:
+    """The stage-I config of ``config``: its own, or for a stage-II run the one it re-trains on."""
+    return config.stage1 if isinstance(config, StageTwoConfig) else config
+
+
 def profile_of(config) -> str:
     """``quick`` or ``paper`` when ``config`` (stage I or II) has that profile's settings, else ``custom``."""
     for name in PROFILES:

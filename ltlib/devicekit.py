@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ltlib import plans
-from ltlib.config import RunConfig, StageTwoConfig
+from ltlib.config import RunConfig, stage_one
 from ltlib.data import long_tailed_selection
 from ltlib.data.cifar import DataError, load_cifar
 from ltlib.semantics import cache_path, class_similarity
@@ -52,7 +52,7 @@ def stage_one_configs(profiles=("paper",), seeds=(0,)) -> list[RunConfig]:
     configs = {}
     for name in profiles:
         for run in plans.plan(name, seeds):
-            config = run.config.stage1 if isinstance(run.config, StageTwoConfig) else run.config
+            config = stage_one(run.config)
             configs[config.hash()] = config
     return list(configs.values())
 

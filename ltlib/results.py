@@ -23,7 +23,7 @@ import torch
 from ltlib.version import __version__
 from ltlib.checkpoint import Checkpointer
 from ltlib.checks import one_of
-from ltlib.config import RunConfig, StageTwoConfig, profile_of
+from ltlib.config import RunConfig, StageTwoConfig, profile_of, stage_one
 from ltlib.data import LongTailedData, load_long_tailed_cifar
 from ltlib.data.longtail import SPLIT_RULES, ClassSplits, class_splits
 from ltlib.data.streaming import DEFAULT_IMAGE_SIZE, LIST_DATASETS, load_list_dataset
@@ -93,7 +93,7 @@ class Result:
     @property
     def stage1(self) -> RunConfig:
         """The stage-I config (this run's own, or the one a stage-II run re-trains on)."""
-        return self.config.stage1 if isinstance(self.config, StageTwoConfig) else self.config
+        return stage_one(self.config)
 
     @property
     def class_names(self) -> list[str]:

@@ -10,7 +10,7 @@ imbalance factors the papers' other CIFAR-LT columns need beside the default IF 
 """
 from __future__ import annotations
 
-from ltlib.config import RunConfig, StageTwoConfig, profile, stage_two_profile
+from ltlib.config import RunConfig, StageTwoConfig, profile, stage_one, stage_two_profile
 from ltlib import tables
 
 
@@ -126,7 +126,7 @@ def with_stage_one(configs) -> list[RunConfig | StageTwoConfig]:
     """``configs`` in training order, each once: a stage II right after the stage I it needs."""
     ordered, seen = [], set()
     for config in configs:
-        for needed in ([config.stage1] if isinstance(config, StageTwoConfig) else []) + [config]:
+        for needed in (stage_one(config), config):
             if needed.hash() not in seen:
                 seen.add(needed.hash())
                 ordered.append(needed)

@@ -7,7 +7,7 @@ final-epoch and best-epoch top-1 on the data named in the ``data`` column.
 """
 from __future__ import annotations
 
-from ltlib.config import RunConfig, StageTwoConfig, profile, stage_two_profile
+from ltlib.config import RunConfig, profile, stage_one, stage_two_profile
 from ltlib.schedules import schedule_of
 
 #: SMART Table 1, CIFAR-10-LT columns (IF 100, IF 50): the paper's numbers
@@ -277,7 +277,7 @@ def table_frame(rows, paper_dataset: str, table: str = "", pending: bool = False
     records = []
     for label, paper_value, config in rows:
         record = {"row": label, f"paper ({paper_dataset})": paper_value}
-        stage1 = config.stage1 if isinstance(config, StageTwoConfig) else config
+        stage1 = stage_one(config)
         result = results.get(config.hash())
         if result is None:
             record.update({"ours final": None, "ours best epoch": None, "many": None, "medium": None, "few": None,

@@ -9,7 +9,7 @@ import torch
 
 import ltlib.train
 from ltlib import campaign, plans, runsets
-from ltlib.config import StageTwoConfig
+from ltlib.config import StageTwoConfig, stage_one
 from ltlib.models import build_model
 from ltlib.results import load_result
 from ltlib.store import keeps_weights
@@ -40,8 +40,8 @@ def test_the_cifar100_plan_is_the_same_plan_on_cifar100_with_its_own_paper_numbe
 
     ten, hundred = plans.plan("paper", seeds=(0,)), plans.plan("paper", seeds=(0,), dataset="cifar100")
     assert len(hundred) == len(ten)
-    stage_one = [r.config.stage1 if isinstance(r.config, StageTwoConfig) else r.config for r in hundred]
-    assert {c.dataset for c in stage_one} == {"cifar100"}
+    stage_ones = [stage_one(r.config) for r in hundred]
+    assert {c.dataset for c in stage_ones} == {"cifar100"}
     assert not {r.hash for r in ten} & {r.hash for r in hundred}
     rows = dict((label, value) for label, value, _ in tables.smart_table1_rows("paper", dataset="cifar100"))
     assert rows["LDAM+DRW"] == 42.0 and rows["CE+CMO"] == 43.9  # SMART Table 1, CIFAR100-LT IF 100

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ltlib.semantics import (CIFAR10_CLASSES, CIFAR100_CLASSES, class_similarity, ensure_wordnet,
-                             synset_name, top_k_similar)
+                             most_similar, synset_name, top_k_similar)
 from ltlib.semantics import wordnet as wordnet_module
 
 
@@ -112,6 +112,14 @@ def test_top_k_never_returns_itself_or_a_non_head_class():
     full = top_k_similar(similarity, heads, k=6)
     assert sorted(full[8].tolist()) == heads  # a tail class gets every head class
     assert full[0, -1] == full[0, 0] and 0 not in full[0]  # a head row repeats its 5 others
+
+
+def test_most_similar_ranks_by_similarity_then_by_the_lower_index():
+    row = np.random.default_rng(1).integers(0, 3, size=20) / 2  # three values: many ties
+    candidates = [17, 3, 9, 3, 12, 0, 5, 11]  # unordered, one repeated
+    expected = sorted(set(candidates), key=lambda c: (-row[c], c))
+    assert most_similar(row, candidates).tolist() == expected
+    assert most_similar(row, []).tolist() == []
 
 
 def test_unknown_source_and_class():

@@ -29,6 +29,7 @@ import torch
 
 from ltlib.checks import require_one_of
 from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
+from ltlib.semantics import class_similarity, most_similar, top_k_similar
 
 HEAD_RULES = ("many", "half", "relative")
 #: head class of a tail sample: online (any head class) or offline by a class-similarity source
@@ -122,8 +123,6 @@ def offline_candidates(class_names, class_counts, head_choice: str, head_rule: s
     require_one_of("smart_head_choice", head_choice, HEAD_CHOICES)
     if head_choice == "online":
         return None
-    from ltlib.semantics import class_similarity, top_k_similar
-
     similarity = class_similarity(list(class_names), head_choice)
     if head_rule == "relative":
         return relative_candidates(similarity, class_counts, top_k)
@@ -135,11 +134,9 @@ def offline_candidates(class_names, class_counts, head_choice: str, head_rule: s
 def relative_candidates(similarity, class_counts, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``relative``'s offline head choice: row ``k`` holds the ``min(top_k, m_k)`` classes most similar to ``k``
     among its ``m_k`` outnumbering classes (ties by the lower index), the rest of the row ``k``."""
-    similarity = torch.as_tensor(similarity, dtype=torch.float64)
     order, sizes = relative_heads(class_counts)
     table = torch.arange(len(sizes))[:, None].repeat(1, top_k)
     for k in range(len(sizes)):
-        heads = candidates_of(order, sizes, k).sort().values  # index order: the stable sort breaks ties by index
-        ranked = heads[torch.sort(-similarity[k, heads], stable=True).indices][:top_k]
-        table[k, : len(ranked)] = ranked
+        ranked = most_similar(similarity[k], candidates_of(order, sizes, k).tolist())[:top_k]
+        table[k, : len(ranked)] = torch.as_tensor(ranked)
     return table, sizes.clamp(max=top_k)

@@ -26,7 +26,7 @@ from ltlib.semantics.wordnet import DEFAULT_IC, ensure_wordnet, wordnet_similari
 SOURCES = ("wordnet", "wordnet-path", "wordnet-wup") + VECTOR_SOURCES
 
 __all__ = ["SOURCES", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "PAPER_TRAIN_NEIGHBOURS", "cache_path", "class_similarity",
-           "top_k_similar", "ensure_wordnet", "synset_name"]
+           "most_similar", "top_k_similar", "ensure_wordnet", "synset_name"]
 
 
 def cache_path(class_names, source: str, ic_file: str = DEFAULT_IC) -> Path:
@@ -59,6 +59,13 @@ def class_similarity(class_names, source: str = "wordnet", ic_file: str = DEFAUL
     return matrix
 
 
+def most_similar(similarity_row, candidates) -> np.ndarray:
+    """``candidates`` (class indices) ordered by ``similarity_row``, most similar first, ties broken by the lower
+    class index: the one ranking of :func:`top_k_similar` and SMART's per-class candidate tables."""
+    candidates = np.asarray(sorted(set(int(c) for c in candidates)), dtype=np.int64)
+    return candidates[np.lexsort((candidates, -np.asarray(similarity_row, dtype=float)[candidates]))]
+
+
 def top_k_similar(similarity, head_classes, k: int = 5) -> np.ndarray:
     """``(K, k)``: for every class, the ``k`` head classes most similar to it, most similar first.
 
@@ -74,7 +81,6 @@ def top_k_similar(similarity, head_classes, k: int = 5) -> np.ndarray:
         raise ValueError(f"k={k} is not allowed; must be in 1..{len(heads)} (head classes available)")
     result = np.empty((len(similarity), k), dtype=np.int64)
     for cls in range(len(similarity)):
-        candidates = heads[heads != cls]
-        ranked = candidates[np.lexsort((candidates, -similarity[cls, candidates]))]
+        ranked = most_similar(similarity[cls], heads[heads != cls])
         result[cls] = np.resize(ranked, k) if len(ranked) else cls
     return result
