@@ -11,7 +11,8 @@ below (``tests/test_layers.py`` checks this and that the import graph has no cir
 2. ``methods`` (losses, the method registry, the stage-I objective, SMART, CMO, H2T),
    ``evaluate``, ``embedding``, ``significance`` (intervals and paired tests)
 3. ``config`` (run configs, profiles, validation, hashes; allowed values come from the layers below)
-4. ``train`` (the one loop), ``store`` (the committed results store)
+4. ``train`` (the one loop), ``store`` (the committed results store), ``recipes`` (the large benchmarks'
+   stage-I and stage-II settings)
 5. ``results`` (cache and ``Result``, the notebooks' API)
 6. ``tables``, ``plots``, ``runsets`` (what each notebook trains), ``replicates`` (the central comparisons at a
    second seed), ``compression`` (CE on the data changed once more: the data-sensitivity diagnostic), ``toy``

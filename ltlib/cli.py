@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from ltlib.config import (PROFILE_SETTINGS, PROFILES, RECIPES, RunConfig, StageTwoConfig, large_profile,
-                          large_stage_two, profile, stage_two_profile)
+from ltlib.config import PROFILE_SETTINGS, PROFILES, RunConfig, StageTwoConfig, profile, stage_two_profile
+from ltlib.recipes import RECIPES, large_profile, large_stage_two
 
 
 def _parse_bool(text: str) -> bool:

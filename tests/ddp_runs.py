@@ -34,7 +34,7 @@ class TinyNet(SeamNet):
 
 
 def tiny_configs():
-    from ltlib.config import large_profile, large_stage_two
+    from ltlib.recipes import large_profile, large_stage_two
 
     base = large_profile("imagenet_lt", "smart", "quick", model="resnet32", image_size=16, batch_size=8, lr=0.05,
                          epochs=2, device="cpu")

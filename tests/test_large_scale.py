@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from listdata import write_list_benchmark
-from ltlib.config import LARGE_PROFILES, RunConfig, large_profile, large_stage_two
+from ltlib.config import RunConfig
+from ltlib.recipes import LARGE_PROFILES, large_profile, large_stage_two
 from ltlib.data import DataError
 from ltlib.data.streaming import Layout, class_names_from_paths, load_list_dataset
 from ltlib.distributed import pooled_moments

@@ -13,7 +13,7 @@ LAYERS = {
     "ltlib.config": 3,
     "ltlib.train": 4,
     "ltlib.results": 5,
-    "ltlib.store": 4,
+    "ltlib.store": 4, "ltlib.recipes": 4,
     "ltlib.tables": 6, "ltlib.plots": 6, "ltlib.runsets": 6, "ltlib.toy": 6, "ltlib.widgets": 6,
     "ltlib.replicates": 6, "ltlib.compression": 6,
     "ltlib.plans": 7, "ltlib.campaign": 7, "ltlib.devicekit": 7, "ltlib.regenerate": 7, "ltlib.reproduction": 7,
