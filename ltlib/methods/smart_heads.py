@@ -28,8 +28,7 @@ import math
 import torch
 
 from ltlib.checks import require_one_of
-from ltlib.semantics import SOURCES as SIMILARITY_SOURCES
-from ltlib.semantics import class_similarity, most_similar, top_k_similar
+from ltlib.semantics import SOURCES as SIMILARITY_SOURCES, class_similarity, most_similar, top_k_similar
 
 HEAD_RULES = ("many", "half", "relative")
 #: head class of a tail sample: online (any head class) or offline by a class-similarity source
