@@ -126,7 +126,8 @@ def cpu_bf16_is_fast() -> bool:
     * AMX tiles (Intel Sapphire Rapids and later): CE + mixup 153 vs 274 ms, SMART 308 vs 580 ms;
     * AVX-512 BF16 without AMX (an AMD EPYC, Zen 4): CE + mixup 303 vs 366 ms, SMART 526 vs 809 ms.
 
-    Elsewhere (AVX2, AVX-512 without BF16) bf16 is emulated, it is not measured, and float32 stays."""
+    Elsewhere bf16 is emulated and float32 stays: on an AMD EPYC with AVX2 only, CE + mixup 7,670 vs 512 ms,
+    SMART 12,394 vs 1,082 ms (15x slower); AVX-512 without BF16 is not measured."""
     checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
     return any(bool(check and check()) for check in checks)
 
