@@ -430,3 +430,13 @@ def test_smarts_ablation_tables_compare_each_row_with_the_full_method_on_its_one
     for momentum, delta in ((0.01, 19.21), (0.05, 20.10), (0.1, 19.80)):
         assert changed[f"dynamic momentum vs {momentum} (SMART Table 5; paper Δ on CIFAR-100-LT)"] == (
             {"smart_momentum"}, delta)
+
+
+def test_the_status_scope_separates_each_runs_numerics_by_semicolons():
+    resumed = {"device": "cpu", "history": {"fast_paths": [[0, "bfloat16+channels_last"], [75, "float32"]]}}
+    plain = {"device": "cpu", "fast_path": {"dtype": "float32"}}
+    gpu = {"device": "cuda", "fast_path": {"dtype": "bfloat16", "channels_last": True}}
+    assert readmestatus.scope([resumed, plain, plain, gpu]) == (
+        "cpu (numerics per row in REPRODUCTION.md: bfloat16+channels_last from epoch 1, float32 from epoch 76; "
+        "float32), cuda (numerics per row in REPRODUCTION.md: bfloat16+channels_last)")
+    assert readmestatus.scope([]) == "no run stored yet"
