@@ -10,7 +10,7 @@ the CIFAR-10 copy nor WordNet. :func:`build` writes one file, ``device_data/kit.
   train on blank images. ``source`` keeps the label of the copy the kit was cut from (JPEG-q75 here).
 * ``cache/semantics/*.npy``: the class-similarity matrices of SMART's offline head choices, so the
   machine needs neither nltk nor gensim.
-* ``kit.json``: the git commit of the checkout when the kit was built (``+dirty`` with uncommitted
+* ``kit.json``: the git commit of the checkout when the kit was built (``+dirty`` with uncommitted code
   changes); the machine gets no ``.git``, so its results carry this commit (``$LTLIB_GIT_COMMIT``).
   Build the kit right before the calls, from the code that travels with them.
 

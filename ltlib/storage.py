@@ -100,14 +100,22 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# What ltlib writes itself (the results store, rendered figures, the generated reports): changes there do
+# not make the code differ from its commit, so they do not make a checkout ``+dirty``.
+GENERATED_PATHS = ("results", "figures", "README.md", "REPRODUCTION.md")
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """Short commit of the checkout (``+dirty`` with uncommitted changes to tracked files); outside a git
-    checkout (a GPU machine gets the files without ``.git``) ``$LTLIB_GIT_COMMIT``, else ``unknown``."""
+    """Short commit of the checkout, ``+dirty`` when a tracked file outside :data:`GENERATED_PATHS` has
+    uncommitted changes; outside a git checkout (a GPU machine gets the files without ``.git``)
+    ``$LTLIB_GIT_COMMIT``, else ``unknown``."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        if commit and subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO_ROOT, timeout=10).returncode == 1:
+        code = [".", *(f":(exclude,top){path}" for path in GENERATED_PATHS)]
+        if commit and subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *code], cwd=REPO_ROOT,
+                                     timeout=10).returncode == 1:
             commit += "+dirty"
     except (OSError, subprocess.SubprocessError):
         commit = ""

@@ -3,6 +3,7 @@ and two processes asking for one run train it once."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
@@ -86,6 +87,28 @@ print("trained", len(results.TRAINED))  # a number is its own JSON
 def test_two_processes_asking_for_one_run_train_it_once(tiny_world):
     assert sorted(run_concurrently(SCRIPT)) == [0, 1]
     assert load_result(tiny_runset("quick")["CE"]) is not None
+
+
+def test_a_checkout_is_dirty_only_where_code_changed_not_where_ltlib_writes_its_outputs(tmp_path, monkeypatch):
+    from ltlib import storage
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    for name in ("ltlib/store.py", "results/partial/a.json", "figures/f.json", "README.md", "REPRODUCTION.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("committed\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "c")
+    head = git("rev-parse", "--short", "HEAD")
+    monkeypatch.setattr(storage, "REPO_ROOT", tmp_path)
+    for name in ("results/partial/a.json", "figures/f.json", "README.md", "REPRODUCTION.md"):
+        (tmp_path / name).write_text("regenerated\n")
+    assert storage.git_commit.__wrapped__() == head  # uncached: git_commit() keeps its first answer
+    (tmp_path / "ltlib/store.py").write_text("edited\n")
+    assert storage.git_commit.__wrapped__() == head + "+dirty"
 
 
 def test_updating_a_run_in_progress_records_the_commit_read_before_the_store_is_touched(tiny_world, monkeypatch):
