@@ -203,8 +203,8 @@ def partial_record(config, root: Path | None = None) -> dict | None:
 def save_partial(config, checkpoint: Path, root: Path | None = None) -> dict | None:
     """Copy the training checkpoint of an unfinished run into the store (``partial/<hash>.pt``, with a
     ``.json`` naming the run, its completed epochs and the file's sha256); None when there is no checkpoint.
-    The commit is read before the store is touched: overwriting a committed entry would otherwise mark
-    every update ``+dirty``."""
+    The commit is read before the store is touched, so the entry's own overwrite can never count as a
+    change to the checkout."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         return None
