@@ -202,19 +202,16 @@ def partial_record(config, root: Path | None = None) -> dict | None:
 
 def save_partial(config, checkpoint: Path, root: Path | None = None) -> dict | None:
     """Copy the training checkpoint of an unfinished run into the store (``partial/<hash>.pt``, with a
-    ``.json`` naming the run, its completed epochs and the file's sha256); None when there is no checkpoint.
-    The commit is read before the store is touched, so the entry's own overwrite can never count as a
-    change to the checkout."""
+    ``.json`` naming the run, its completed epochs and the file's sha256); None when there is no checkpoint."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         return None
-    commit = git_commit()
     payload = checkpoint.read_bytes()  # the trainer replaces it atomically: this is one whole checkpoint
     state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
     path = partial_path(config, root)
     atomic_write_bytes(path, payload)
     record = {"hash": config.hash(), "config": config.identity(), "epochs_done": int(state["epoch"]),
-              "epochs": config.epochs, "sha256": hashlib.sha256(payload).hexdigest(), "git_commit": commit,
+              "epochs": config.epochs, "sha256": hashlib.sha256(payload).hexdigest(), "git_commit": git_commit(),
               "saved": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     atomic_write_json(path.with_suffix(".json"), record)
     return record

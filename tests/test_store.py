@@ -111,21 +111,6 @@ def test_a_checkout_is_dirty_only_where_code_changed_not_where_ltlib_writes_its_
     assert storage.git_commit.__wrapped__() == head + "+dirty"
 
 
-def test_updating_a_run_in_progress_records_the_commit_read_before_the_store_is_touched(tiny_world, monkeypatch):
-    config = tiny_runset("quick")["CE"]
-    checkpoint = tiny_world / "checkpoint.pt"
-    torch.save({"epoch": 3}, checkpoint)
-    store.save_partial(config, checkpoint)
-    committed = store.partial_path(config).read_bytes()  # as if the epoch-3 entry were committed
-    # git reports the checkout dirty once the committed entry's bytes change, as `git diff --quiet HEAD` would
-    monkeypatch.setattr(store, "git_commit",
-                        lambda: "abc1234" + ("" if store.partial_path(config).read_bytes() == committed else "+dirty"))
-    torch.save({"epoch": 4}, checkpoint)
-    record = store.save_partial(config, checkpoint)
-    assert record["epochs_done"] == 4 and record["git_commit"] == "abc1234"
-    assert store.partial_path(config).read_bytes() == checkpoint.read_bytes()
-
-
 def test_a_run_in_progress_is_restored_only_when_its_record_vouches_for_it(tiny_world):
     config = tiny_runset("quick")["CE"]
     checkpoint = tiny_world / "checkpoint.pt"
